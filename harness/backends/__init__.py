@@ -1,0 +1,115 @@
+"""Backends realise a topology: ``local`` (processes on loopback, the default) and, later,
+``containers``. What a running system can do beyond serving traffic is split into small
+optional abilities, so a fault asks ``isinstance(system, Pausable)`` instead of assuming.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from harness.topology import Topology
+from harness.toxiproxy import ToxiproxyClient
+
+
+@dataclass(frozen=True)
+class ComponentEndpoint:
+    """Where one component listens (directly, not through Toxiproxy), and what it is."""
+
+    name: str
+    group: str
+    host: str
+    port: int
+    probe: str
+
+    @property
+    def url(self) -> str:
+        if self.probe == "postgres":
+            return f"postgresql://postgres@{self.host}:{self.port}/postgres"
+        if self.probe == "redis":
+            return f"redis://{self.host}:{self.port}/0"
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class LinkEndpoint:
+    """One link's proxy: clients of the link connect to ``listen``, it forwards to ``upstream``."""
+
+    name: str
+    source: str
+    target: str
+    listen: str
+    upstream: str
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Every address of a running system, for clients, faults, checks and the journal."""
+
+    gateways: tuple[str, ...]  # client-facing URLs, through Toxiproxy
+    toxiproxy: str
+    components: Mapping[str, ComponentEndpoint]
+    links: Mapping[str, LinkEndpoint]
+
+    def first(self, probe: str) -> ComponentEndpoint | None:
+        return next((c for c in self.components.values() if c.probe == probe), None)
+
+
+@runtime_checkable
+class System(Protocol):
+    """A running topology."""
+
+    topology: Topology
+    endpoints: Endpoints
+    toxiproxy: ToxiproxyClient
+
+    def seed(self, seed: int) -> None: ...
+
+
+class Backend(Protocol):
+    """Starts a topology; leaving the context tears everything down."""
+
+    name: str
+
+    def start(self, topology: Topology, *, seed: int = 1) -> AbstractContextManager[System]: ...
+
+
+@runtime_checkable
+class Killable(Protocol):
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None: ...
+
+    def is_running(self, name: str) -> bool: ...
+
+
+@runtime_checkable
+class Pausable(Protocol):
+    def pause(self, name: str) -> None: ...
+
+    def resume(self, name: str) -> None: ...
+
+
+@runtime_checkable
+class Restartable(Protocol):
+    def restart(self, name: str, timeout: float = 30.0) -> None: ...
+
+
+@runtime_checkable
+class DataWipeable(Protocol):
+    def wipe_data(self, name: str) -> None: ...
+
+
+@runtime_checkable
+class LogReadable(Protocol):
+    def logs(self, name: str, lines: int = 50) -> str: ...
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name`` (``local``)."""
+    if name == "local":
+        from harness.backends.local import LocalBackend
+
+        return LocalBackend()
+    raise ValueError(f"unknown backend {name!r}; expected one of ['local']")

@@ -1,0 +1,435 @@
+"""The local backend: a topology as processes on loopback, started in parallel, torn
+down without leaks.
+
+Every component runs in its own process group and session (so a terminal's Ctrl-C
+reaches the harness, not the components), labelled with the run's session id. The
+harness waits on its own children; it registers as a child subreaper so that
+grandchildren orphaned by a kill (PostgreSQL backends, nginx workers) are reparented
+to it and reaped here instead of lingering under PID 1. Toxiproxy is started by the
+harness itself and holds one proxy per link.
+
+    with LocalBackend().start(load_topology(profile="hardened"), seed=1) as system:
+        system.seed(1)
+        print(system.endpoints.gateways)
+        system.kill("gateway-a")
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import datadirs, probes
+from harness.backends import ComponentEndpoint, Endpoints, LinkEndpoint
+from harness.errors import ComponentError, HarnessError, ReadinessTimeout
+from harness.ports import PortAllocator
+from harness.sessions import LABEL, Session, base_dir, reap
+from harness.tools import TOXIPROXY, find_binary
+from harness.topology import (
+    Component,
+    Probe,
+    RenderContext,
+    Topology,
+    component_dir,
+    data_dir_of,
+    render,
+)
+from harness.toxiproxy import ProxySpec, ToxiproxyClient
+
+HOST = "127.0.0.1"
+TOXIPROXY_NAME = "toxiproxy"
+_PR_SET_CHILD_SUBREAPER = 36
+_LIVE: weakref.WeakSet[LocalSystem] = weakref.WeakSet()
+
+
+def _become_subreaper() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+@atexit.register
+def _close_all() -> None:
+    for system in list(_LIVE):
+        system.close()
+
+
+@dataclass
+class _Running:
+    """One started process of a component."""
+
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pgid(self) -> int:
+        return self.popen.pid  # start_new_session makes the leader its group's id
+
+
+@dataclass(frozen=True)
+class StartTimings:
+    """How long start-up took, for benchmarks and the journal (seconds)."""
+
+    total: float
+    per_component: dict[str, float] = field(default_factory=dict)
+    template_builds: dict[str, float] = field(default_factory=dict)
+
+
+class LocalBackend:
+    """Starts topologies as local processes."""
+
+    name = "local"
+
+    def __init__(self, ready_timeout: float = 30.0, base: Path | None = None) -> None:
+        self.ready_timeout = ready_timeout
+        self.base = base
+
+    @contextlib.contextmanager
+    def start(self, topology: Topology, *, seed: int = 1) -> Iterator[LocalSystem]:
+        system = LocalSystem(topology, seed, self.ready_timeout, self.base or base_dir())
+        try:
+            system.start()
+            yield system
+        finally:
+            system.close()
+
+
+class LocalSystem:
+    """A running topology of local processes, with every ability faults need."""
+
+    def __init__(self, topology: Topology, seed: int, ready_timeout: float, base: Path) -> None:
+        self.topology = topology
+        self.seed_value = seed
+        self.ready_timeout = ready_timeout
+        self.base = base
+        self.procs: dict[str, _Running] = {}
+        self.timings: StartTimings | None = None
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._closed = False
+        self.session: Session | None = None
+        self._ports: PortAllocator | None = None
+
+    # --- start ---------------------------------------------------------------------------
+    def start(self) -> None:
+        started = time.monotonic()
+        _become_subreaper()
+        _LIVE.add(self)
+        reap(self.base)
+        self.session = Session.open(self.base)
+        self.run_dir = self.session.dir
+        self._ports = PortAllocator(self.base, self.session.id, HOST)
+        topo = self.topology
+        ports = {c.name: self._ports.allocate() for c in topo.components}
+        link_ports = {link.name: self._ports.allocate() for link in topo.links}
+        tox_port = self._ports.allocate()
+        self.ctx = RenderContext(
+            topology=topo,
+            host=HOST,
+            ports=ports,
+            link_ports=link_ports,
+            run_dir=self.run_dir,
+            seed=self.seed_value,
+            find_binary=find_binary,
+            python=sys.executable,
+        )
+        self.endpoints = Endpoints(
+            gateways=tuple(
+                f"http://{HOST}:{link_ports['client->' + c.name]}" for c in topo.entrypoints
+            ),
+            toxiproxy=f"http://{HOST}:{tox_port}",
+            components={
+                c.name: ComponentEndpoint(c.name, c.group, HOST, ports[c.name], c.probe.kind)
+                for c in topo.components
+            },
+            links={
+                link.name: LinkEndpoint(
+                    link.name,
+                    link.source,
+                    link.target,
+                    f"{HOST}:{link_ports[link.name]}",
+                    f"{HOST}:{ports[link.target]}",
+                )
+                for link in topo.links
+            },
+        )
+        self.toxiproxy = ToxiproxyClient(self.endpoints.toxiproxy)
+        per_component: dict[str, float] = {}
+        builds: dict[str, float] = {}
+        errors: list[BaseException] = []
+        ready = {c.name: threading.Event() for c in topo.components}
+
+        tox_dir = self.run_dir / TOXIPROXY_NAME
+        tox_dir.mkdir()
+        self._spawn(
+            TOXIPROXY_NAME,
+            [find_binary(TOXIPROXY), "-host", HOST, "-port", str(tox_port)],
+            tox_dir,
+            env={"LOG_LEVEL": "warn"},
+            owner=None,
+        )
+
+        def bring_up(comp: Component) -> None:
+            t0 = time.monotonic()
+            try:
+                for dep in comp.after:
+                    for member in topo.group(dep) or (topo.component(dep),):
+                        while not ready[member.name].wait(0.05):
+                            if self._closing.is_set() or errors:
+                                return
+                built = self._prepare_dirs(comp)
+                if built is not None:
+                    builds[comp.name] = built
+                self._launch(comp)
+                self._await_ready(comp.name, comp.probe, ports[comp.name])
+                per_component[comp.name] = time.monotonic() - t0
+                ready[comp.name].set()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=bring_up, args=(c,), daemon=True) for c in topo.components
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            self._await_ready(TOXIPROXY_NAME, Probe("http", "/version"), tox_port)
+            self.toxiproxy.populate(
+                ProxySpec(name, link.listen, link.upstream)
+                for name, link in self.endpoints.links.items()
+            )
+        except BaseException as exc:
+            errors.append(exc)
+            self._closing.set()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.1)
+        if errors:
+            raise errors[0]
+        self.timings = StartTimings(time.monotonic() - started, per_component, builds)
+
+    def _owner(self, comp: Component) -> tuple[int, int] | None:
+        if comp.user is None or os.geteuid() != 0:
+            return None
+        for user in (comp.user, "nobody"):
+            with contextlib.suppress(KeyError):
+                entry = pwd.getpwnam(user)
+                return entry.pw_uid, entry.pw_gid
+        raise HarnessError(f"{comp.name}: neither user {comp.user!r} nor 'nobody' exists")
+
+    def _prepare_dirs(self, comp: Component) -> float | None:
+        directory = component_dir(self.run_dir, comp.name)
+        directory.mkdir(mode=0o755)
+        owner = self._owner(comp)
+        if owner:
+            os.chown(directory, *owner)
+        if comp.data_dir is None:
+            return None
+        return datadirs.prepare(
+            comp.name,
+            list(comp.data_dir.init),
+            lambda data: [
+                render(t, self.ctx, comp.name, data_dir=data) for t in comp.data_dir.init
+            ],
+            data_dir_of(self.run_dir, comp.name),
+            self.base / "templates",
+            owner,
+            self._env(comp.name, {}),
+        )
+
+    def _env(self, name: str, extra: dict[str, str]) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(extra)
+        env[LABEL] = self.session.id if self.session else ""
+        env["HARNESS_COMPONENT"] = name
+        return env
+
+    def _spawn(
+        self,
+        name: str,
+        command: list[str],
+        cwd: Path,
+        env: dict[str, str],
+        owner: tuple[int, int] | None,
+    ) -> None:
+        with self._lock:
+            if self._closing.is_set():
+                raise HarnessError("system is shutting down")
+            log = cwd / "output.log"
+            kwargs = {"user": owner[0], "group": owner[1], "extra_groups": []} if owner else {}
+            with open(log, "ab") as out:
+                try:
+                    popen = subprocess.Popen(
+                        command,
+                        cwd=cwd,
+                        env=self._env(name, env),
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        **kwargs,
+                    )
+                except OSError as exc:
+                    raise ComponentError(name, f"cannot run {command!r}: {exc}") from None
+            self.procs[name] = _Running(popen, log)
+
+    def _launch(self, comp: Component) -> None:
+        command = [render(t, self.ctx, comp.name) for t in comp.command]
+        env = {k: render(v, self.ctx, comp.name) for k, v in comp.env.items()}
+        self._spawn(
+            comp.name, command, component_dir(self.run_dir, comp.name), env, self._owner(comp)
+        )
+
+    def _await_ready(
+        self, name: str, probe: Probe, port: int, timeout: float | None = None
+    ) -> None:
+        timeout = self.ready_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            running = self.procs.get(name)
+            if running is not None and running.popen.poll() is not None:
+                raise ComponentError(
+                    name,
+                    f"exited with code {running.popen.returncode} before it was ready",
+                    self.logs(name),
+                )
+            if probes.check(probe, HOST, port):
+                return
+            if self._closing.is_set():
+                raise HarnessError(f"{name}: start abandoned, the system is shutting down")
+            if time.monotonic() > deadline:
+                raise ReadinessTimeout(
+                    name,
+                    f"not ready after {timeout:.1f} s"
+                    f" waiting for {probes.describe(probe, HOST, port)}",
+                    self.logs(name),
+                )
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.05)
+
+    # --- abilities -------------------------------------------------------------------------
+    def seed(self, seed: int | None = None) -> None:
+        """Run the topology's seed command (if any) against the running system."""
+        if not self.topology.seed:
+            return
+        ctx = self.ctx if seed is None else RenderContext(**{**self.ctx.__dict__, "seed": seed})
+        command = [render(t, ctx, None) for t in self.topology.seed]
+        result = subprocess.run(
+            command,
+            env=self._env("seed", {}),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=300,
+            start_new_session=True,
+        )
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).decode(errors="replace").splitlines()[-20:]
+            raise ComponentError("seed", f"{command!r} exited {result.returncode}", "\n".join(tail))
+
+    def pid(self, name: str) -> int | None:
+        running = self.procs.get(name)
+        return running.popen.pid if running and running.popen.poll() is None else None
+
+    def is_running(self, name: str) -> bool:
+        return self.pid(name) is not None
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the component's whole process group; reap it if it dies."""
+        running = self._running(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(running.pgid, sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            self._reap(running, timeout=5.0)
+
+    def pause(self, name: str) -> None:
+        os.killpg(self._running(name).pgid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        os.killpg(self._running(name).pgid, signal.SIGCONT)
+
+    def restart(self, name: str, timeout: float = 30.0) -> None:
+        """Kill the component if it runs, start it again on the same port and data, wait ready."""
+        comp = self.topology.component(name)
+        if name in self.procs:
+            self.kill(name, signal.SIGKILL)
+        self._launch(comp)
+        self._await_ready(name, comp.probe, self.ctx.ports[name], timeout)
+
+    def wipe_data(self, name: str) -> None:
+        """Delete the component's data directory (the disk is lost); it must be re-created."""
+        import shutil
+
+        shutil.rmtree(data_dir_of(self.run_dir, name), ignore_errors=True)
+
+    def data_dir(self, name: str) -> Path:
+        return data_dir_of(self.run_dir, name)
+
+    def logs(self, name: str, lines: int = 50) -> str:
+        running = self.procs.get(name)
+        if running is None or not running.log.exists():
+            return ""
+        with open(running.log, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 16384))
+            return "\n".join(fh.read().decode(errors="replace").splitlines()[-lines:])
+
+    def _running(self, name: str) -> _Running:
+        try:
+            return self.procs[name]
+        except KeyError:
+            raise KeyError(
+                f"no started component {name!r}; started: {sorted(self.procs)}"
+            ) from None
+
+    # --- teardown --------------------------------------------------------------------------
+    def _reap(self, running: _Running, timeout: float) -> None:
+        """Wait for the leader, then for every orphan of its group (reparented to us)."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            running.popen.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                pid, _ = os.waitpid(-running.pgid, os.WNOHANG)
+            except ChildProcessError:
+                pid = -1
+            if pid == 0:  # members alive (dying): wait a little
+                time.sleep(0.002)
+                continue
+            if pid > 0:
+                continue
+            try:
+                os.killpg(running.pgid, 0)
+            except ProcessLookupError:
+                return  # the group is empty
+            time.sleep(0.002)  # members not our children (yet): let them die or be reparented
+
+    def close(self) -> None:
+        """Stop everything and remove the session's files; safe to call twice."""
+        if self._closed:
+            return
+        self._closing.set()
+        with self._lock:
+            self._closed = True
+            procs = list(self.procs.values())
+        for running in procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(running.pgid, signal.SIGKILL)
+        for running in procs:
+            self._reap(running, timeout=3.0)
+        if self._ports:
+            self._ports.release()
+        if self.session:
+            self.session.close()
+        _LIVE.discard(self)

@@ -1,0 +1,143 @@
+"""Sessions: the label on everything one run starts, and the reaper for crashed runs.
+
+Each run owns a session: a directory ``<base>/sessions/<id>/`` holding the run's
+files, and a lock file that the owning process keeps ``flock``-ed for its lifetime.
+Every process the run starts carries ``HARNESS_SESSION=<id>`` in its environment.
+When the owner dies (even by SIGKILL) the kernel drops its lock, so a later run can
+tell a crashed session from a live one without trusting pids, and :func:`reap` kills
+the crashed session's processes (found by their label), its port reservations and
+its files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LABEL = "HARNESS_SESSION"
+
+
+def base_dir() -> Path:
+    """Where sessions live: tmpfs (``/dev/shm``) when there is one, for fast data copies."""
+    configured = os.environ.get("HARNESS_BASE_DIR")
+    if configured:
+        base = Path(configured)
+    elif os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        base = Path("/dev/shm/harness")
+    else:
+        base = Path(tempfile.gettempdir()) / "harness"
+    base.mkdir(mode=0o755, parents=True, exist_ok=True)
+    return base
+
+
+@dataclass
+class Session:
+    """One run's label, directory and lock; ``close()`` releases all three."""
+
+    id: str
+    dir: Path
+    _lock_fd: int
+
+    @classmethod
+    def open(cls, base: Path | None = None) -> Session:
+        base = base or base_dir()
+        sid = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
+        path = base / "sessions" / sid
+        path.mkdir(mode=0o755, parents=True)
+        fd = os.open(path / "lock", os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        (path / "session.json").write_text(
+            json.dumps({"id": sid, "pid": os.getpid(), "started": time.time()})
+        )
+        return cls(sid, path, fd)
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+
+
+def is_alive(session_dir: Path) -> bool:
+    """True while the session's owner holds its lock."""
+    try:
+        fd = os.open(session_dir / "lock", os.O_RDWR)
+    except FileNotFoundError:
+        # a session still being created has no lock yet; give it a moment
+        return time.time() - _mtime(session_dir) < 10
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def labelled_processes(session_ids: set[str] | None = None) -> dict[int, str]:
+    """Pids of processes carrying a session label (all sessions, or only those given)."""
+    found: dict[int, str] = {}
+    needle = LABEL.encode() + b"="
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                env = fh.read()
+        except OSError:
+            continue
+        start = env.find(needle)
+        if start < 0:
+            continue
+        value = env[start + len(needle) :].split(b"\0", 1)[0].decode(errors="replace")
+        if session_ids is None or value in session_ids:
+            found[int(entry)] = value
+    return found
+
+
+def kill_labelled(session_ids: set[str]) -> int:
+    """SIGKILL every process group holding a process labelled with one of the sessions."""
+    pids = labelled_processes(session_ids)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return len(pids)
+
+
+def reap(base: Path | None = None) -> list[str]:
+    """Remove what crashed sessions left behind: processes, port reservations, files."""
+    base = base or base_dir()
+    sessions = base / "sessions"
+    if not sessions.is_dir():
+        return []
+    dead = [p for p in sessions.iterdir() if p.is_dir() and not is_alive(p)]
+    if not dead:
+        return []
+    ids = {p.name for p in dead}
+    kill_labelled(ids)
+    ports = base / "ports"
+    if ports.is_dir():
+        for reservation in ports.iterdir():
+            with contextlib.suppress(OSError):
+                if reservation.read_text() in ids:
+                    reservation.unlink()
+    for path in dead:
+        shutil.rmtree(path, ignore_errors=True)
+    return sorted(ids)
