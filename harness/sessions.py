@@ -2,11 +2,13 @@
 
 Each run owns a session: a directory ``<base>/sessions/<id>/`` holding the run's
 files, and a lock file that the owning process keeps ``flock``-ed for its lifetime.
-Every process the run starts carries ``HARNESS_SESSION=<id>`` in its environment.
-When the owner dies (even by SIGKILL) the kernel drops its lock, so a later run can
-tell a crashed session from a live one without trusting pids, and :func:`reap` kills
-the crashed session's processes (found by their label), its port reservations and
-its files.
+Every process the run starts carries ``HARNESS_SESSION=<id>`` in its environment and
+runs in a process group recorded in the session's ``groups`` file with its leader's
+start time (environment labels alone are not enough: PostgreSQL, nginx and Redis
+overwrite their environment to set their process titles). When the owner dies (even
+by SIGKILL) the kernel drops its lock, so a later run can tell a crashed session from
+a live one without trusting pids, and :func:`reap` kills the crashed session's
+processes, its port reservations and its files.
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ class Session:
         )
         return cls(sid, path, fd)
 
+    def record_group(self, pgid: int) -> None:
+        """Remember a process group this session started (for the reaper)."""
+        with open(self.dir / "groups", "a") as fh:
+            fh.write(f"{pgid} {_start_time(pgid)}\n")
+
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -110,6 +117,76 @@ def labelled_processes(session_ids: set[str] | None = None) -> dict[int, str]:
     return found
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            raw = fh.read().decode(errors="replace")
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def _start_time(pid: int) -> int:
+    fields = _stat(pid)
+    return int(fields[19]) if fields else 0
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (children, grandchildren, ...), whatever its group.
+
+    PostgreSQL's children call setsid(), so a process group alone does not hold them.
+    """
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(entry)
+            if fields:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+def group_members(groups: dict[int, int]) -> list[int]:
+    """Live (not zombie) pids in the given process groups (pgid -> leader start time).
+
+    A pgid cannot be reused while any process is in its group; a group whose leader
+    pid now belongs to a process started at another time is someone else's and skipped.
+    """
+    valid = {
+        pgid
+        for pgid, started in groups.items()
+        if _stat(pgid) is None or _start_time(pgid) == started
+    }
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(entry)
+            if fields and int(fields[2]) in valid and fields[0] != "Z":  # zombies are dead
+                members.append(int(entry))
+    return members
+
+
+def recorded_groups(session_dir: Path) -> dict[int, int]:
+    try:
+        text = (session_dir / "groups").read_text()
+    except OSError:
+        return {}
+    pairs = (line.split() for line in text.splitlines() if line.strip())
+    return {int(pgid): int(started) for pgid, started in pairs}
+
+
+def kill_groups(groups: dict[int, int]) -> int:
+    pids = group_members(groups)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return len(pids)
+
+
 def kill_labelled(session_ids: set[str]) -> int:
     """SIGKILL every process group holding a process labelled with one of the sessions."""
     pids = labelled_processes(session_ids)
@@ -131,6 +208,8 @@ def reap(base: Path | None = None) -> list[str]:
     if not dead:
         return []
     ids = {p.name for p in dead}
+    for path in dead:
+        kill_groups(recorded_groups(path))
     kill_labelled(ids)
     ports = base / "ports"
     if ports.is_dir():

@@ -35,7 +35,7 @@ from harness import datadirs, probes
 from harness.backends import ComponentEndpoint, Endpoints, LinkEndpoint
 from harness.errors import ComponentError, HarnessError, ReadinessTimeout
 from harness.ports import PortAllocator
-from harness.sessions import LABEL, Session, base_dir, reap
+from harness.sessions import LABEL, Session, base_dir, descendants, reap
 from harness.tools import TOXIPROXY, find_binary
 from harness.topology import (
     Component,
@@ -91,13 +91,18 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, ready_timeout: float = 30.0, base: Path | None = None) -> None:
+    def __init__(
+        self, ready_timeout: float = 30.0, base: Path | None = None, templates: Path | None = None
+    ) -> None:
         self.ready_timeout = ready_timeout
         self.base = base
+        self.templates = templates
 
     @contextlib.contextmanager
     def start(self, topology: Topology, *, seed: int = 1) -> Iterator[LocalSystem]:
-        system = LocalSystem(topology, seed, self.ready_timeout, self.base or base_dir())
+        base = self.base or base_dir()
+        templates = self.templates or (base_dir() if self.base else base) / "templates"
+        system = LocalSystem(topology, seed, self.ready_timeout, base, templates)
         try:
             system.start()
             yield system
@@ -108,8 +113,11 @@ class LocalBackend:
 class LocalSystem:
     """A running topology of local processes, with every ability faults need."""
 
-    def __init__(self, topology: Topology, seed: int, ready_timeout: float, base: Path) -> None:
+    def __init__(
+        self, topology: Topology, seed: int, ready_timeout: float, base: Path, templates: Path
+    ) -> None:
         self.topology = topology
+        self.templates = templates
         self.seed_value = seed
         self.ready_timeout = ready_timeout
         self.base = base
@@ -243,7 +251,7 @@ class LocalSystem:
                 render(t, self.ctx, comp.name, data_dir=data) for t in comp.data_dir.init
             ],
             data_dir_of(self.run_dir, comp.name),
-            self.base / "templates",
+            self.templates,
             owner,
             self._env(comp.name, {}),
         )
@@ -283,6 +291,8 @@ class LocalSystem:
                 except OSError as exc:
                     raise ComponentError(name, f"cannot run {command!r}: {exc}") from None
             self.procs[name] = _Running(popen, log)
+            if self.session:
+                self.session.record_group(popen.pid)
 
     def _launch(self, comp: Component) -> None:
         command = [render(t, self.ctx, comp.name) for t in comp.command]
@@ -346,18 +356,27 @@ class LocalSystem:
         return self.pid(name) is not None
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Send ``sig`` to the component's whole process group; reap it if it dies."""
+        """Send ``sig`` to the component; reap it when the signal ends it.
+
+        SIGKILL, SIGSTOP and SIGCONT reach every process of the component (the machine
+        died or froze); other signals go to its leader's process group, which handles
+        them as it would from an operator (PostgreSQL's smart/fast/immediate shutdown).
+        """
         running = self._running(name)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(running.pgid, sig)
+        if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCONT):
+            pids = _signal_tree(running, sig)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(running.pgid, sig)
+            pids = [running.popen.pid, *descendants(running.popen.pid)]
         if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            self._reap(running, timeout=5.0)
+            _reap(running, pids, timeout=10.0)
 
     def pause(self, name: str) -> None:
-        os.killpg(self._running(name).pgid, signal.SIGSTOP)
+        _signal_tree(self._running(name), signal.SIGSTOP)
 
     def resume(self, name: str) -> None:
-        os.killpg(self._running(name).pgid, signal.SIGCONT)
+        _signal_tree(self._running(name), signal.SIGCONT)
 
     def restart(self, name: str, timeout: float = 30.0) -> None:
         """Kill the component if it runs, start it again on the same port and data, wait ready."""
@@ -394,27 +413,6 @@ class LocalSystem:
             ) from None
 
     # --- teardown --------------------------------------------------------------------------
-    def _reap(self, running: _Running, timeout: float) -> None:
-        """Wait for the leader, then for every orphan of its group (reparented to us)."""
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            running.popen.wait(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                pid, _ = os.waitpid(-running.pgid, os.WNOHANG)
-            except ChildProcessError:
-                pid = -1
-            if pid == 0:  # members alive (dying): wait a little
-                time.sleep(0.002)
-                continue
-            if pid > 0:
-                continue
-            try:
-                os.killpg(running.pgid, 0)
-            except ProcessLookupError:
-                return  # the group is empty
-            time.sleep(0.002)  # members not our children (yet): let them die or be reparented
-
     def close(self) -> None:
         """Stop everything and remove the session's files; safe to call twice."""
         if self._closed:
@@ -423,13 +421,52 @@ class LocalSystem:
         with self._lock:
             self._closed = True
             procs = list(self.procs.values())
-        for running in procs:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(running.pgid, signal.SIGKILL)
-        for running in procs:
-            self._reap(running, timeout=3.0)
+        trees = [(running, _signal_tree(running, signal.SIGKILL)) for running in procs]
+        for running, pids in trees:
+            _reap(running, pids, timeout=3.0)
         if self._ports:
             self._ports.release()
         if self.session:
             self.session.close()
         _LIVE.discard(self)
+
+
+def _signal_tree(running: _Running, sig: int) -> list[int]:
+    """Send ``sig`` to the leader's group and every descendant; return the pids signalled."""
+    pids = [running.popen.pid, *descendants(running.popen.pid)]
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(running.pgid, sig)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+    return pids
+
+
+def _reap(running: _Running, pids: list[int], timeout: float) -> None:
+    """Wait for the leader, then for each other process of the component to be gone.
+
+    As child subreaper the harness inherits the orphans of a killed leader and reaps
+    them itself, so nothing lingers as a zombie under PID 1.
+    """
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        running.popen.wait(timeout)
+    pending = set(pids) - {running.popen.pid}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-running.pgid, os.WNOHANG)[0] > 0:
+                pass
+        for pid in list(pending):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    pending.discard(pid)
+            except ChildProcessError:  # not (yet) our child: gone, or still being reparented
+                if not os.path.exists(f"/proc/{pid}"):
+                    pending.discard(pid)
+        if not pending:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(running.pgid, 0)
+                time.sleep(0.002)
+                continue
+            return
+        time.sleep(0.002)

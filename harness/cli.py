@@ -1,0 +1,107 @@
+"""The ``harness`` command line; the only module that imports click.
+
+harness up [TOPOLOGY] [--profile hardened] [--param app_workers=3] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from harness.errors import ConfigError, HarnessError
+from harness.topology import REFERENCE, load_topology
+
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError("--param", key or item, item, "KEY=VALUE, e.g. app_workers=3")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+def _terminate_on_signals() -> None:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt so teardown runs as on Ctrl-C."""
+
+    def handler(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+@click.group()
+@click.version_option(package_name="xian-chaos-harness")
+def main() -> None:
+    """Chaos-engineering harness: real components, Toxiproxy on every link, open-loop surges."""
+
+
+@main.command()
+@click.argument("topology", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--profile", help="a profile declared in the topology (reference: naive, hardened)")
+@click.option("--param", "params", multiple=True, help="override a topology parameter, KEY=VALUE")
+@click.option(
+    "--seed", default=1, show_default=True, help="seed for the data the system is seeded with"
+)
+@click.option("--no-seed", is_flag=True, help="do not run the topology's seed command")
+@click.option("--backend", default="local", show_default=True, type=click.Choice(["local"]))
+def up(
+    topology: Path | None,
+    profile: str | None,
+    params: tuple[str, ...],
+    seed: int,
+    no_seed: bool,
+    backend: str,
+) -> None:
+    """Start a topology (the reference system by default), print its endpoints, run until Ctrl-C."""
+    from harness.backends import get_backend
+
+    _terminate_on_signals()
+    try:
+        topo = load_topology(topology or REFERENCE, profile=profile, params=_parse_params(params))
+        started = time.monotonic()
+        with get_backend(backend).start(topo, seed=seed) as system:
+            ready = time.monotonic() - started
+            if not no_seed:
+                system.seed(seed)
+            ep = system.endpoints
+            lines = [(c, url) for c, url in zip(topo.entrypoints, ep.gateways, strict=True)]
+            out = [f"{c.name} {url}" for c, url in lines]
+            out.append(f"toxiproxy {ep.toxiproxy}")
+            ordered = sorted(
+                ep.components.values(),
+                key=lambda c: {"postgres": 0, "redis": 1}.get(c.probe, 2),
+            )
+            gateways = {c.name for c in topo.entrypoints}
+            out += [f"{c.name} {c.url}" for c in ordered if c.name not in gateways]
+            click.echo("\n".join(out))
+            click.echo(
+                f"# {topo.name} ({topo.profile or 'default'}) ready in {ready:.2f} s,"
+                f" seeded in {time.monotonic() - started - ready:.2f} s; Ctrl-C stops it",
+                err=True,
+            )
+            sys.stdout.flush()
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("# stopped; everything torn down", err=True)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except HarnessError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Sessions: a lock tells live from crashed runs, and the reaper removes crashed runs' leftovers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.sessions import LABEL, Session, is_alive, labelled_processes, reap
+
+
+def test_a_session_is_alive_while_its_owner_holds_the_lock(tmp_path: Path) -> None:
+    session = Session.open(tmp_path)
+    assert is_alive(session.dir)
+    session.close()
+    assert not is_alive(session.dir)
+
+
+def test_reap_kills_the_processes_of_a_crashed_session(tmp_path: Path) -> None:
+    # a session owned by a child process that dies without cleaning up (like SIGKILL)
+    code = (
+        "import sys; from pathlib import Path; from harness.sessions import Session;"
+        "s = Session.open(Path(sys.argv[1])); print(s.id)"
+    )
+    sid = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    orphan = subprocess.Popen(
+        ["sleep", "60"], env={**os.environ, LABEL: sid}, start_new_session=True
+    )
+    try:
+        assert labelled_processes({sid}) == {orphan.pid: sid}
+        assert reap(tmp_path) == [sid]
+        assert orphan.wait(timeout=5) == -9
+        assert not (tmp_path / "sessions" / sid).exists()
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+def test_reap_leaves_live_sessions_alone(tmp_path: Path) -> None:
+    session = Session.open(tmp_path)
+    try:
+        assert reap(tmp_path) == []
+        assert session.dir.exists()
+    finally:
+        session.close()
+    time.sleep(0)
