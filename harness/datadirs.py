@@ -53,6 +53,8 @@ def prepare(
         return None
     key = template_key(render_init(_PLACEHOLDER_DIR))
     templates.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if owner and templates.stat().st_mode & 0o005 != 0o005:
+        templates.chmod(0o755)  # the init command runs as ``owner`` and must reach its dir
     built: float | None = None
     with open(templates / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
