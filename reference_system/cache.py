@@ -1,0 +1,170 @@
+"""Cache: the Redis code cache, ordered with ingest by per-person versions.
+
+An entry is ``version|colour|asof_iso|asof_unix|last_iso|last_result|cached_at``. Every
+write goes through one Lua script that refuses to replace a newer version, and ingest
+also raises a per-person *floor* (``codev:<id>``, no expiry) to the version it committed.
+A show-code that read the DB before an ingest and writes afterwards therefore cannot put
+an old green back (its version is below the floor), whatever the timing or the TTLs.
+Entries live ``stale_s`` seconds; younger than ``fresh_s`` they are served as they are,
+older ones only when the DB cannot answer (stale-on-error, flagged ``degraded``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from reference_system.addresses import Endpoint
+from reference_system.database import Unavailable
+
+# KEYS[1] entry, KEYS[2] floor; ARGV: version, value, ttl, raise_floor ("1"/"0")
+_GUARDED_SET = """
+local v = tonumber(ARGV[1])
+local floor = tonumber(redis.call('GET', KEYS[2]) or '-1')
+if v < floor then return 0 end
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local cv = tonumber(string.match(cur, '^(%d+)|'))
+  if cv and cv > v then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+if ARGV[4] == '1' and v > floor then redis.call('SET', KEYS[2], ARGV[1]) end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    """A person's colour at a version, as cached (and as read from the DB)."""
+
+    person_id: int
+    version: int
+    colour: str
+    status_asof: str
+    status_asof_unix: int
+    last_test_at: str
+    last_result: str
+    cached_at: float
+
+    def encode(self) -> bytes:
+        return (
+            f"{self.version}|{self.colour}|{self.status_asof}|{self.status_asof_unix}|"
+            f"{self.last_test_at}|{self.last_result}|{self.cached_at:.3f}"
+        ).encode()
+
+    @staticmethod
+    def decode(person_id: int, raw: bytes) -> CodeEntry:
+        v, colour, asof, asof_unix, last_at, last_result, cached = raw.decode().split("|")
+        return CodeEntry(
+            person_id, int(v), colour, asof, int(asof_unix), last_at, last_result, float(cached)
+        )
+
+
+def entry_key(person_id: int) -> str:
+    return f"code:{person_id}"
+
+
+def floor_key(person_id: int) -> str:
+    return f"codev:{person_id}"
+
+
+class CodeCache:
+    """Version-guarded Redis cache of show-code answers."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        timeout_s: float | None,
+        fresh_s: float,
+        stale_s: float,
+        max_connections: int = 256,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.fresh_s = fresh_s
+        self.stale_s = max(int(stale_s), 1)
+        self.client = aioredis.Redis(
+            host=endpoint.host,
+            port=endpoint.port,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            max_connections=max_connections,
+            health_check_interval=0,
+        )
+        self._script = self.client.register_script(_GUARDED_SET)
+
+    def _limit(self, deadline: float | None) -> float | None:
+        if self.timeout_s is None:
+            return None
+        if deadline is None:
+            return self.timeout_s
+        left = min(self.timeout_s, deadline - time.monotonic())
+        if left <= 0:
+            raise Unavailable("request deadline passed before the cache call")
+        return left
+
+    async def get(self, person_id: int, deadline: float | None = None) -> CodeEntry | None:
+        """The cached entry (fresh or stale), None on a miss; Unavailable if Redis is not."""
+        limit = self._limit(deadline)
+        try:
+            async with asyncio.timeout(limit):
+                raw = await self.client.get(entry_key(person_id))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
+        if raw is None:
+            return None
+        try:
+            return CodeEntry.decode(person_id, raw)
+        except ValueError:
+            return None
+
+    async def fill(self, entry: CodeEntry, deadline: float | None = None) -> bool:
+        """Cache what a reader got from the DB, unless something newer is (or was) there."""
+        limit = self._limit(deadline)
+        try:
+            async with asyncio.timeout(limit):
+                done = await self._script(
+                    keys=[entry_key(entry.person_id), floor_key(entry.person_id)],
+                    args=[entry.version, entry.encode(), self.stale_s, "0"],
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
+        return bool(done)
+
+    async def publish(self, entries: list[CodeEntry], timeout_s: float | None) -> None:
+        """Install committed entries and raise their floors; raise Unavailable on failure.
+
+        Ingest calls this after its commit and before its acknowledgement.
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                pipe = self.client.pipeline(transaction=False)
+                for e in entries:
+                    await self._script(
+                        keys=[entry_key(e.person_id), floor_key(e.person_id)],
+                        args=[e.version, e.encode(), self.stale_s, "1"],
+                        client=pipe,
+                    )
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
+
+    async def ping(self, timeout_s: float) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.client.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        try:
+            async with asyncio.timeout(1):
+                await self.client.aclose()
+        except (RedisError, OSError, TimeoutError):
+            pass
