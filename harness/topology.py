@@ -193,11 +193,14 @@ def load_topology(
         components.extend(_load_group(group, node, values))
     names = {c.name for c in components}
     group_names = {c.group for c in components}
+    absent = set(groups.mapping()) - group_names  # groups scaled to zero replicas
 
     links: list[Link] = []
     for el in root.key("links").elements():
         el.no_unknown_keys({"from", "to"})
         src, dst = el.key("from").str(), el.key("to").str()
+        if src in absent or dst in absent:
+            continue
         sources = [CLIENT] if src == CLIENT else _members(el.key("from"), src, components)
         for s in sources:
             for t in _members(el.key("to"), dst, components):
@@ -243,7 +246,7 @@ def _load_group(group: str, node: Node, params: Mapping[str, Any]) -> list[Compo
             replicas_value = int(replicas_value)
         except ValueError:
             raise replicas_node.fail("an integer >= 1") from None
-    replicas = Node(replicas_value, node.source, replicas_node.path).int(minimum=1, maximum=26)
+    replicas = Node(replicas_value, node.source, replicas_node.path).int(minimum=0, maximum=26)
     naming = node.key("naming", "numbers").choice(("numbers", "letters"))
 
     probe_node = node.key("probe")
@@ -273,6 +276,8 @@ def _load_group(group: str, node: Node, params: Mapping[str, Any]) -> list[Compo
         after=node.key("after", []).str_list() if node.key("after", []).value else (),
         image=node.key("image").str() if node.has("image") else None,
     )
+    if replicas == 0:
+        return []
     if replicas == 1 and not node.has("replicas"):
         return [Component(name=group, **common)]
     suffix: Callable[[int], str] = (
@@ -293,6 +298,15 @@ def _render_params(text: str, params: Mapping[str, Any], node: Node) -> str:
 def _check_placeholders(topo: Topology, known: set[str]) -> None:
     """Fail at load time, not at start, on placeholders that can never render."""
     for comp in topo.components:
+        if comp.after:
+            for dep in comp.after:
+                if dep not in known:
+                    raise ConfigError(
+                        topo.source,
+                        f"components.{comp.group}.after",
+                        dep,
+                        f"one of {sorted(known)}",
+                    )
         texts = [("command", t) for t in comp.command] + [
             (f"env.{k}", v) for k, v in comp.env.items()
         ]

@@ -327,7 +327,7 @@ class LocalSystem:
                     self.logs(name),
                 )
             time.sleep(pause)
-            pause = min(pause * 1.5, 0.05)
+            pause = min(pause * 1.5, 0.02)
 
     # --- abilities -------------------------------------------------------------------------
     def seed(self, seed: int | None = None) -> None:

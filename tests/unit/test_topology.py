@@ -79,7 +79,7 @@ def test_render_placeholders_as_seen_from_a_component(tmp_path: Path) -> None:
     [
         (("probe: {tcp: true}", "probe: {smtp: 25}"), "components.db.probe", "one of"),
         (("probe: {tcp: true}", "probe: {}"), "components.db.probe", "exactly one of"),
-        (("replicas: 2", "replicas: 0"), "components.web.replicas", ">= 1"),
+        (("replicas: 2", "replicas: -1"), "components.web.replicas", ">= 0"),
         (("replicas: 2", "replicas: lots"), "components.web.replicas", "integer"),
         (("    command: [db", "    comand: [db"), "components.db.comand", "unknown key"),
         (("{from: web, to: db}", "{from: web, to: dbx}"), "links[1].to", "component or group"),
@@ -121,3 +121,13 @@ def test_user_topology_loads() -> None:
     assert [c.name for c in topo.components] == ["db", "cache", "web-1"]
     assert topo.component("db").data_dir is not None
     assert topo.component("db").user == "postgres"
+
+
+def test_a_group_scaled_to_zero_is_absent_with_its_links(tmp_path: Path) -> None:
+    extra = "  extra:\n    replicas: 0\n    command: [x]\n    probe: {tcp: true}\nlinks:"
+    text = BASE.replace("links:", extra).replace(
+        "  - {from: web, to: db}", "  - {from: web, to: db}\n  - {from: web, to: extra}"
+    )
+    topo = load_topology(write(tmp_path, text))
+    assert [c.group for c in topo.components] == ["db", "web", "web"]
+    assert not [link for link in topo.links if "extra" in link.name]
