@@ -1,0 +1,487 @@
+"""API tests for the reference system against the real stack (nginx, app workers,
+PostgreSQL, Redis, Toxiproxy), in both profiles: every operation, idempotent scans, the
+no-false-green ordering, bad input, forged and expired tokens."""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import psycopg
+import pytest
+
+from reference_system import tokens
+
+pytestmark = pytest.mark.integration
+
+AT = "2022-01-04T09:00:00+08:00"
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def call(
+    base: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    raw: bytes | None = None,
+    client_id: str | None = None,
+) -> Answer:
+    """One HTTP request on a fresh connection; the body is decoded as JSON."""
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    data = raw if raw is not None else (None if body is None else orjson.dumps(body))
+    headers = {"X-Client-Id": client_id or f"test-{uuid.uuid4().hex[:12]}"}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        hdrs = {k.lower(): v for k, v in resp.getheaders()}
+    finally:
+        conn.close()
+    try:
+        decoded = orjson.loads(payload) if payload else None
+    except orjson.JSONDecodeError:
+        decoded = payload.decode(errors="replace")
+    return Answer(resp.status, hdrs, decoded)
+
+
+@pytest.fixture(scope="module")
+def people(reference_stack) -> dict[str, list[int]]:
+    """Seeded person ids by colour (a few hundred of each, ascending)."""
+    out: dict[str, list[int]] = {}
+    with psycopg.connect(reference_stack.postgres_dsn) as conn:
+        for colour in ("green", "yellow", "red"):
+            rows = conn.execute(
+                "SELECT person_id FROM people WHERE colour = %s ORDER BY person_id LIMIT 300",
+                (colour,),
+            ).fetchall()
+            out[colour] = [r[0] for r in rows]
+    return out
+
+
+@pytest.fixture(scope="module")
+def fresh(people) -> Any:
+    """Hands out green/yellow people no other test in this module has touched."""
+    pools = {c: iter(ids) for c, ids in people.items()}
+    return lambda colour="green": next(pools[colour])
+
+
+@pytest.fixture
+def gw(reference_stack) -> str:
+    return reference_stack.gateway_urls[0]
+
+
+def code(base: str, person_id: int) -> Answer:
+    return call(base, "GET", f"/v1/code/{person_id}")
+
+
+def result_item(person_id: int, result: str) -> dict[str, Any]:
+    return {
+        "sample_id": f"it-{uuid.uuid4().hex}",
+        "person_id": person_id,
+        "result": result,
+        "at": AT,
+    }
+
+
+def scan_body(person_id: int, token: str, scan_id: str | None = None) -> dict[str, Any]:
+    return {
+        "scan_id": scan_id or f"scan-{uuid.uuid4().hex}",
+        "person_id": person_id,
+        "venue_id": 1 + next(_counter) % 2000,
+        "token": token,
+        "at": AT,
+    }
+
+
+def db_scalar(dsn: str, sql: str, *args: Any) -> Any:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(sql, args).fetchone()
+    return None if row is None else row[0]
+
+
+# -- health
+
+
+def test_health_and_readiness(reference_stack, gw) -> None:
+    assert call(gw, "GET", "/nginx-health").status == 200
+    assert call(gw, "GET", "/healthz").status == 200
+    ready = call(gw, "GET", "/readyz")
+    assert ready.status == 200, ready.body
+    assert ready.body["ready"] is True
+    assert ready.body["profile"] == reference_stack.profile
+
+
+# -- show code
+
+
+def test_show_code_answers_colour_and_a_verifiable_token(reference_stack, gw, people) -> None:
+    for colour in ("green", "yellow", "red"):
+        pid = people[colour][-1]
+        ans = code(gw, pid)
+        assert ans.status == 200, ans.body
+        body = ans.body
+        assert body["person_id"] == pid
+        assert body["colour"] == colour
+        assert body["status_asof"].endswith("Z")
+        assert body["degraded"] is False
+        verdict = tokens.verify(body["token"], tokens.default_key(), time.time())
+        assert verdict.status == "valid"
+        assert verdict.claims is not None
+        assert verdict.claims.person_id == pid and verdict.claims.colour == colour
+
+
+def test_show_code_unknown_and_malformed_person(gw) -> None:
+    missing = code(gw, 100_001)
+    assert missing.status == 404 and "error" in missing.body
+    for bad in ("abc", "0", "-3", "1.5", "99999999999"):
+        ans = call(gw, "GET", f"/v1/code/{bad}")
+        assert ans.status == 400, (bad, ans.body)
+        assert "person_id" in ans.body["error"]
+
+
+def test_every_gateway_serves(reference_stack, people) -> None:
+    pid = people["green"][-2]
+    for url in reference_stack.gateway_urls:
+        assert code(url, pid).status == 200
+
+
+# -- result lookup
+
+
+def test_result_lookup(gw, people) -> None:
+    pid = people["red"][-2]
+    ans = call(gw, "GET", f"/v1/results/{pid}")
+    assert ans.status == 200
+    assert ans.body["person_id"] == pid
+    assert ans.body["results"][0]["result"] == "positive"
+    assert call(gw, "GET", "/v1/results/100001").status == 404
+    assert call(gw, "GET", "/v1/results/x").status == 400
+
+
+# -- lab ingest and the no-false-green ordering
+
+
+def test_ingest_positive_turns_red_even_with_a_warm_cache(reference_stack, gw, fresh) -> None:
+    pid = fresh("green")
+    for _ in range(3):  # warm whatever cache there is, on every gateway
+        for url in reference_stack.gateway_urls:
+            assert code(url, pid).body["colour"] == "green"
+    ack = call(gw, "POST", "/v1/results", {"results": [result_item(pid, "positive")]})
+    assert ack.status == 200, ack.body
+    for url in reference_stack.gateway_urls:
+        for _ in range(5):
+            ans = code(url, pid)
+            assert ans.status == 200
+            assert ans.body["colour"] == "red", ans.body
+    lookup = call(gw, "GET", f"/v1/results/{pid}")
+    assert lookup.body["results"][0]["result"] == "positive"
+
+
+def test_no_false_green_under_concurrent_reads(reference_stack, gw, fresh) -> None:
+    """Readers hammer show-code while a batch makes people red; every read that starts
+    after the acknowledgement must see red."""
+    victims = [fresh("green") for _ in range(20)]
+    urls = reference_stack.gateway_urls
+    stop = threading.Event()
+    acked_at: list[float] = []
+    violations: list[tuple[int, dict]] = []
+
+    def reader(offset: int) -> None:
+        i = offset
+        while not stop.is_set():
+            pid = victims[i % len(victims)]
+            i += 1
+            started = time.monotonic()
+            ans = code(urls[i % len(urls)], pid)
+            if ans.status != 200:
+                continue
+            if acked_at and started > acked_at[0] and ans.body["colour"] == "green":
+                violations.append((pid, ans.body))
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    ack = call(
+        gw, "POST", "/v1/results", {"results": [result_item(p, "positive") for p in victims]}
+    )
+    acked_at.append(time.monotonic())
+    assert ack.status == 200, ack.body
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert not violations, violations[:3]
+    for pid in victims:
+        assert code(gw, pid).body["colour"] == "red"
+
+
+def test_negative_clears_yellow_and_never_clears_red(gw, fresh, people) -> None:
+    yellow = fresh("yellow")
+    red = people["red"][-3]
+    ack = call(
+        gw,
+        "POST",
+        "/v1/results",
+        {"results": [result_item(yellow, "negative"), result_item(red, "negative")]},
+    )
+    assert ack.status == 200, ack.body
+    assert code(gw, yellow).body["colour"] == "green"
+    assert code(gw, red).body["colour"] == "red"
+
+
+def test_ingest_is_idempotent_by_sample_id(reference_stack, gw, fresh) -> None:
+    pid = fresh("green")
+    batch = {"results": [result_item(pid, "negative")]}
+    first = call(gw, "POST", "/v1/results", batch)
+    second = call(gw, "POST", "/v1/results", batch)
+    assert first.status == second.status == 200
+    assert first.body["new"] == 1 and second.body["new"] == 0
+    sample = batch["results"][0]["sample_id"]
+    n = db_scalar(
+        reference_stack.postgres_dsn, "SELECT count(*) FROM results WHERE sample_id = %s", sample
+    )
+    assert n == 1
+
+
+def test_ingest_with_an_unknown_person_stores_nothing(reference_stack, gw, fresh) -> None:
+    pid = fresh("green")
+    good = result_item(pid, "positive")
+    ans = call(gw, "POST", "/v1/results", {"results": [good, result_item(100_001, "negative")]})
+    assert ans.status == 422 and "100001" in ans.body["error"]
+    assert (
+        db_scalar(
+            reference_stack.postgres_dsn,
+            "SELECT count(*) FROM results WHERE sample_id = %s",
+            good["sample_id"],
+        )
+        == 0
+    )
+    assert code(gw, pid).body["colour"] == "green"
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"results": []}, 400),
+        ({"results": [{"sample_id": "a", "person_id": 1, "result": "maybe", "at": AT}]}, 400),
+        ({"results": [{"sample_id": "a", "person_id": "1", "result": "positive", "at": AT}]}, 400),
+        (
+            {
+                "results": [
+                    {
+                        "sample_id": "a",
+                        "person_id": 1,
+                        "result": "positive",
+                        "at": AT,
+                        "extra": True,
+                    }
+                ]
+            },
+            400,
+        ),
+        (
+            {
+                "results": [
+                    {"sample_id": "a", "person_id": 1, "result": "positive", "at": "tomorrow"}
+                ]
+            },
+            400,
+        ),
+        ({"batch": []}, 400),
+    ],
+)
+def test_ingest_bad_input(gw, payload: dict, status: int) -> None:
+    ans = call(gw, "POST", "/v1/results", payload)
+    assert ans.status == status, ans.body
+    assert isinstance(ans.body, dict) and ans.body["error"]
+
+
+def test_oversized_batch_is_rejected(gw) -> None:
+    items = [
+        {"sample_id": f"big-{i}", "person_id": 1 + i, "result": "negative", "at": AT}
+        for i in range(1001)
+    ]
+    ans = call(gw, "POST", "/v1/results", {"results": items})
+    assert ans.status == 413, ans.body
+    assert "1001" in ans.body["error"]
+
+
+# -- scans
+
+
+def wait_for_row(dsn: str, scan_id: str, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        n = db_scalar(dsn, "SELECT count(*) FROM scans WHERE scan_id = %s", scan_id)
+        if n or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
+
+
+def test_scan_is_recorded_once_and_repeats_get_the_same_answer(reference_stack, gw, fresh) -> None:
+    pid = fresh("green")
+    token = code(gw, pid).body["token"]
+    body = scan_body(pid, token)
+    answers = [call(url, "POST", "/v1/scans", body) for url in reference_stack.gateway_urls * 2]
+    assert {a.status for a in answers} == {200}, [a.body for a in answers]
+    assert all(a.body == answers[0].body for a in answers)
+    assert answers[0].body["scan_id"] == body["scan_id"]
+    assert wait_for_row(reference_stack.postgres_dsn, body["scan_id"]) == 1
+    time.sleep(0.3)  # a late replay must not add a second row
+    assert (
+        db_scalar(
+            reference_stack.postgres_dsn,
+            "SELECT count(*) FROM scans WHERE scan_id = %s",
+            body["scan_id"],
+        )
+        == 1
+    )
+
+
+def test_many_scans_are_all_durable(reference_stack, gw, fresh) -> None:
+    pid = fresh("green")
+    token = code(gw, pid).body["token"]
+    ids = []
+    for _ in range(30):
+        body = scan_body(pid, token)
+        assert call(gw, "POST", "/v1/scans", body).status == 200
+        ids.append(body["scan_id"])
+    deadline = time.monotonic() + 10
+    with psycopg.connect(reference_stack.postgres_dsn) as conn:
+        while True:
+            n = conn.execute(
+                "SELECT count(*) FROM scans WHERE scan_id = ANY(%s)", (ids,)
+            ).fetchone()[0]
+            if n == len(ids) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    assert n == len(ids)
+
+
+def test_scan_with_a_forged_token_is_refused(reference_stack, gw, fresh) -> None:
+    pid = fresh("green")
+    token = code(gw, pid).body["token"]
+    payload, mac = token.split(".")
+    forgeries = [
+        token[:-2] + ("AA" if token[-2:] != "AA" else "BB"),
+        tokens.sign(
+            tokens.Claims(pid, "green", 0, int(time.time()), int(time.time()) + 600), b"not-the-key"
+        ),
+        "garbage",
+        payload + "." + mac[::-1],
+    ]
+    for forged in forgeries:
+        body = scan_body(pid, forged)
+        ans = call(gw, "POST", "/v1/scans", body)
+        assert ans.status == 403, (forged, ans.body)
+        assert ans.body["token"] == "forged"
+        assert (
+            db_scalar(
+                reference_stack.postgres_dsn,
+                "SELECT count(*) FROM scans WHERE scan_id = %s",
+                body["scan_id"],
+            )
+            == 0
+        )
+
+
+def test_scan_with_an_expired_or_someone_elses_token_is_refused(gw, fresh) -> None:
+    pid = fresh("green")
+    other = fresh("green")
+    past = int(time.time()) - 3600
+    expired = tokens.sign(tokens.Claims(pid, "green", 0, past, past + 600), tokens.default_key())
+    ans = call(gw, "POST", "/v1/scans", scan_body(pid, expired))
+    assert ans.status == 403 and ans.body["token"] == "expired"
+    theirs = code(gw, other).body["token"]
+    ans = call(gw, "POST", "/v1/scans", scan_body(pid, theirs))
+    assert ans.status == 403 and ans.body["token"] == "mismatch"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{not json",
+        b"[]",
+        b'{"scan_id": "x"}',
+        b'{"scan_id": "x", "person_id": 1, "venue_id": 1, "token": "t", "at": "'
+        + AT.encode()
+        + b'", "colour": "green"}',
+        b'{"scan_id": "x", "person_id": "1", "venue_id": 1, "token": "t", "at": "'
+        + AT.encode()
+        + b'"}',
+        b'{"scan_id": "", "person_id": 1, "venue_id": 1, "token": "t", "at": "'
+        + AT.encode()
+        + b'"}',
+    ],
+)
+def test_scan_bad_input(gw, raw: bytes) -> None:
+    ans = call(gw, "POST", "/v1/scans", raw=raw)
+    assert 400 <= ans.status < 500, ans.body
+    assert isinstance(ans.body, dict) and ans.body["error"]
+
+
+# -- token check
+
+
+def test_token_verify_endpoint(gw, fresh) -> None:
+    pid = fresh("green")
+    token = code(gw, pid).body["token"]
+    ok = call(gw, "POST", "/v1/tokens/verify", {"token": token})
+    assert ok.status == 200 and ok.body["status"] == "valid"
+    assert ok.body["claims"]["person_id"] == pid
+    past = int(time.time()) - 3600
+    expired = tokens.sign(tokens.Claims(pid, "green", 0, past, past + 600), tokens.default_key())
+    assert call(gw, "POST", "/v1/tokens/verify", {"token": expired}).body["status"] == "expired"
+    forged = call(gw, "POST", "/v1/tokens/verify", {"token": token[:-3] + "abc"})
+    assert forged.body["status"] == "forged" and forged.body["claims"] is None
+    assert call(gw, "POST", "/v1/tokens/verify", {"tok": token}).status == 400
+
+
+# -- the edge
+
+
+def test_unknown_routes_and_methods_are_json_4xx(gw) -> None:
+    for method, path in [
+        ("GET", "/v1/nothing"),
+        ("DELETE", "/v1/code/1"),
+        ("GET", "/v1/scans"),
+        ("PUT", "/v1/results"),
+    ]:
+        ans = call(gw, method, path)
+        assert 400 <= ans.status < 500, (method, path, ans.status)
+        assert isinstance(ans.body, dict) and ans.body["error"]
+
+
+def test_per_client_rate_limit_only_in_hardened(reference_stack, gw, people) -> None:
+    pid = people["green"][-4]
+    statuses = []
+    limited = None
+    for _ in range(120):
+        ans = call(gw, "GET", f"/v1/code/{pid}", client_id="abusive-client")
+        statuses.append(ans.status)
+        if ans.status == 429:
+            limited = ans
+    if reference_stack.profile == "hardened":
+        assert limited is not None, statuses
+        assert limited.headers.get("retry-after") and limited.body["error"]
+        assert code(gw, pid).status == 200  # another client is unaffected
+    else:
+        assert 429 not in statuses
