@@ -12,16 +12,13 @@ older ones only when the DB cannot answer (stale-on-error, flagged ``degraded``)
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-from redis.retry import Retry
-
 from reference_system.addresses import Endpoint
 from reference_system.database import Unavailable
+from reference_system.resp import Redis, RedisError, ReplyError
 
 # KEYS[1] entry, KEYS[2] floor; ARGV: version, value, ttl, raise_floor ("1"/"0")
 _GUARDED_SET = """
@@ -37,6 +34,7 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 if ARGV[4] == '1' and v > floor then redis.call('SET', KEYS[2], ARGV[1]) end
 return 1
 """
+_GUARDED_SET_SHA = hashlib.sha1(_GUARDED_SET.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -83,21 +81,11 @@ class CodeCache:
         timeout_s: float | None,
         fresh_s: float,
         stale_s: float,
-        max_connections: int = 256,
     ) -> None:
         self.timeout_s = timeout_s
         self.fresh_s = fresh_s
         self.stale_s = max(int(stale_s), 1)
-        self.client = aioredis.Redis(
-            host=endpoint.host,
-            port=endpoint.port,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-            max_connections=max_connections,
-            health_check_interval=0,
-        )
-        self._script = self.client.register_script(_GUARDED_SET)
+        self.client = Redis(endpoint.host, endpoint.port, connect_timeout_s=timeout_s or 5.0)
 
     def _limit(self, deadline: float | None) -> float | None:
         if self.timeout_s is None:
@@ -114,7 +102,7 @@ class CodeCache:
         limit = self._limit(deadline)
         try:
             async with asyncio.timeout(limit):
-                raw = await self.client.get(entry_key(person_id))
+                raw = await self.client.execute("GET", entry_key(person_id))
         except (RedisError, OSError, TimeoutError) as exc:
             raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
         if raw is None:
@@ -129,10 +117,13 @@ class CodeCache:
         limit = self._limit(deadline)
         try:
             async with asyncio.timeout(limit):
-                done = await self._script(
-                    keys=[entry_key(entry.person_id), floor_key(entry.person_id)],
-                    args=[entry.version, entry.encode(), self.stale_s, "0"],
-                )
+                args = self._script_args(entry, "0")
+                try:
+                    done = await self.client.execute("EVALSHA", _GUARDED_SET_SHA, *args)
+                except ReplyError as exc:
+                    if not str(exc).startswith("NOSCRIPT"):
+                        raise
+                    done = await self.client.execute("EVAL", _GUARDED_SET, *args)
         except (RedisError, OSError, TimeoutError) as exc:
             raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
         return bool(done)
@@ -144,27 +135,34 @@ class CodeCache:
         """
         try:
             async with asyncio.timeout(timeout_s):
-                pipe = self.client.pipeline(transaction=False)
-                for e in entries:
-                    await self._script(
-                        keys=[entry_key(e.person_id), floor_key(e.person_id)],
-                        args=[e.version, e.encode(), self.stale_s, "1"],
-                        client=pipe,
-                    )
-                await pipe.execute()
+                commands: list[tuple[object, ...]] = [("SCRIPT", "LOAD", _GUARDED_SET)]
+                commands += [
+                    ("EVALSHA", _GUARDED_SET_SHA, *self._script_args(e, "1")) for e in entries
+                ]
+                replies = await self.client.pipeline(commands)
+            errors = [r for r in replies if isinstance(r, ReplyError)]
+            if errors:
+                raise errors[0]
         except (RedisError, OSError, TimeoutError) as exc:
             raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
 
     async def ping(self, timeout_s: float) -> None:
         try:
             async with asyncio.timeout(timeout_s):
-                await self.client.ping()
+                await self.client.execute("PING")
         except (RedisError, OSError, TimeoutError) as exc:
             raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
 
+    def _script_args(self, e: CodeEntry, raise_floor: str) -> tuple[object, ...]:
+        return (
+            2,
+            entry_key(e.person_id),
+            floor_key(e.person_id),
+            e.version,
+            e.encode(),
+            self.stale_s,
+            raise_floor,
+        )
+
     async def close(self) -> None:
-        try:
-            async with asyncio.timeout(1):
-                await self.client.aclose()
-        except (RedisError, OSError, TimeoutError):
-            pass
+        await self.client.close()
