@@ -1,0 +1,450 @@
+"""Calibration: the capacity C of a running system, found by a short open-loop search and cached.
+
+C is the highest open-loop rate at which the show-code p99 (from intended send time)
+stays within its SLO and errors stay low. Rates in workloads are multiples of C
+(`harness.workload.x`), so "2.0 C" means the same thing on any machine.
+
+    from harness.calibrate import calibrate
+    cap = calibrate(system)                          # a running System, or gateway URLs:
+    cap = calibrate(urls, profile_key="reference naive")
+    schedule = workload.schedule(capacity=cap.rps)
+
+The search sends short open-loop steps (`Search.step_seconds` each, normal-day mix,
+no retries): it doubles the rate from `start_rps` until a step breaks the SLO or the
+error bound, then bisects between the last passing and first failing rate until they
+are within `precision` of each other. Between steps it pauses `settle` seconds so a
+backlog does not leak into the next step. Every step is kept in `Capacity.steps`.
+
+Results are cached in `~/.cache/harness/calibration.json` (`$XDG_CACHE_HOME` honoured)
+under a key naming the topology and its params (profile, app workers, ...), the host,
+its CPU count, the harness version and the SLO; `calibrate` returns the cached value
+unless `refresh=True`. The generator runs on the same machine as the system and
+shares its CPUs: a step in which the generator fell behind says so in its `reason`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import importlib.metadata
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.client import Client, HttpClient
+from harness.history import History, percentiles
+from harness.load import LoadConfig, run_load
+from harness.workload import NORMAL_DAY, ClientClass, Constant, Good, Mix, Workload, rps
+
+__all__ = [
+    "CalibrationError",
+    "Capacity",
+    "Search",
+    "Trial",
+    "cache_path",
+    "cached_capacity",
+    "calibrate",
+    "calibrate_async",
+    "capacity_key",
+]
+
+ClientFactory = Callable[[Sequence[str]], AbstractAsyncContextManager[Client]]
+Bound = Literal["system", "generator", "max_rps"]
+
+
+class CalibrationError(RuntimeError):
+    """The search could not find any rate that meets the SLO."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trial:
+    """One step of the search: `rate` req/s offered open-loop for `seconds`.
+
+    `p99` is the show-code p99 from intended send time (what the SLO judges);
+    `service_p99` is from the actual send, so a gap between them is the generator's.
+    """
+
+    rate: float
+    seconds: float
+    sent: int
+    ok: int
+    errors: int
+    never_sent: int
+    p99: float | None
+    service_p99: float | None
+    lateness_p99: float
+    passed: bool
+    reason: str = ""
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / max(1, self.sent + self.never_sent)
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """The measured capacity C: `rps` with show-code p99 `p99` seconds at that rate.
+
+    `bound` says what stopped the search: the system, the generator (it could not
+    send on time: the first failing step would have passed measured from the actual
+    send, so C is a lower bound) or `max_rps`.
+    """
+
+    rps: float
+    p99: float
+    measured_at: str
+    key: str
+    steps: tuple[Trial, ...]
+    slo_p99: float = 0.3
+    bound: Bound = "system"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Capacity:
+        return cls(
+            rps=float(d["rps"]),
+            p99=float(d["p99"]),
+            measured_at=str(d["measured_at"]),
+            key=str(d["key"]),
+            steps=tuple(Trial(**t) for t in d.get("steps", ())),
+            slo_p99=float(d.get("slo_p99", 0.3)),
+            bound=d.get("bound", "system"),
+        )
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+def cache_path() -> Path:
+    """`$XDG_CACHE_HOME/harness/calibration.json`, by default under `~/.cache`."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "harness" / "calibration.json"
+
+
+def _harness_version() -> str:
+    try:
+        return importlib.metadata.version("xian-chaos-harness")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def capacity_key(
+    profile_key: str,
+    *,
+    slo_p99: float = 0.3,
+    max_error_rate: float = 0.01,
+    mix: Mix = NORMAL_DAY,
+) -> str:
+    """The cache key: what was measured, on which machine, with which harness and SLO."""
+    shares = "/".join(f"{getattr(mix, op):g}" for op in ("show_code", "scan", "lookup", "ingest"))
+    return (
+        f"{profile_key} | host={platform.node()} cpus={os.cpu_count()}"
+        f" | harness={_harness_version()}"
+        f" | slo_p99={slo_p99:g} errors<={max_error_rate:g} mix={shares}"
+    )
+
+
+def _system_key(topology: Any) -> str:
+    params = json.dumps(dict(topology.params), sort_keys=True, separators=(",", ":"))
+    return f"{topology.name} {params}"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        return {}  # a corrupt cache is a cache miss, not an error
+    return data if isinstance(data, dict) else {}
+
+
+def cached_capacity(key: str, *, path: Path | None = None) -> Capacity | None:
+    """The cached capacity for `key` (see `capacity_key`), or None."""
+    entry = _read(path or cache_path()).get(key)
+    if not isinstance(entry, dict):
+        return None
+    try:
+        return Capacity.from_dict(entry)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _store(cap: Capacity, path: Path) -> None:
+    with _locked(path):
+        data = _read(path)
+        data[cap.key] = cap.to_dict()
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- the search
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """How the search runs: rates in req/s, times in seconds.
+
+    `timeout` is the client timeout of each request (default: max(2, 5 x SLO)); the
+    first `warmup` seconds of each step are not measured.
+    """
+
+    start_rps: float = 100.0
+    min_rps: float = 5.0
+    max_rps: float = 20_000.0
+    step_seconds: float = 3.0
+    warmup: float = 0.5
+    settle: float = 1.0
+    precision: float = 0.1
+    max_steps: int = 12
+    timeout: float | None = None
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if not (0 < self.precision < 1 and 0 < self.min_rps <= self.start_rps <= self.max_rps):
+            raise ValueError(
+                "Search: need 0 < precision < 1 and 0 < min_rps <= start_rps <= max_rps;"
+                f" got precision={self.precision}, min_rps={self.min_rps},"
+                f" start_rps={self.start_rps}, max_rps={self.max_rps}"
+            )
+        if self.step_seconds <= 0 or self.max_steps < 1:
+            raise ValueError(
+                f"Search: need step_seconds > 0 and max_steps >= 1; got"
+                f" step_seconds={self.step_seconds}, max_steps={self.max_steps}"
+            )
+
+
+async def _trial(
+    client: Client,
+    targets: int,
+    rate: float,
+    *,
+    seconds: float,
+    warmup: float,
+    slo_p99: float,
+    max_error_rate: float,
+    mix: Mix,
+    timeout: float,
+    tag: str,
+    seed: int,
+) -> Trial:
+    workload = Workload(
+        Constant(rps(rate), seconds),
+        mix=mix,
+        clients=(ClientClass("calibrate", 1.0, Good(timeout, 0, budget=None, failover=False)),),
+        seed=seed,
+        tag=tag,
+    )
+    history = History()
+    config = LoadConfig(targets=targets, drain=timeout + 1.0, max_lateness=min(0.5, slo_p99))
+    result = await run_load(workload.schedule().arrivals(), client, history, config)
+    measured = [op for op in history if op.intended >= warmup]
+    errors = sum(1 for op in measured if op.outcome != "ok")
+    shows = percentiles(measured, (99,), where=lambda op: op.op == "show_code")
+    p99 = shows.get(99)
+    service = percentiles(
+        measured,
+        (99,),
+        where=lambda op: op.op == "show_code",
+        value=lambda op: None if op.sent is None else op.completed - op.sent,
+    ).get(99)
+    never = sum(1 for op in measured if op.sent is None)
+    total = max(1, len(measured))
+    reasons = []
+    if p99 is None or p99 > slo_p99:
+        reasons.append(f"show-code p99 {p99 if p99 is None else round(p99, 4)} s > {slo_p99:g} s")
+    if errors / total > max_error_rate:
+        reasons.append(f"errors {errors}/{total} > {max_error_rate:.1%}")
+    if never or result.lateness_p99 > slo_p99 / 4:
+        reasons.append(
+            f"generator: {never} never sent, sent-intended p99 {result.lateness_p99 * 1e3:.1f} ms"
+        )
+    return Trial(
+        rate=rate,
+        seconds=seconds,
+        sent=len(measured) - never,
+        ok=len(measured) - errors,
+        errors=errors,
+        never_sent=never,
+        p99=p99,
+        service_p99=service,
+        lateness_p99=result.lateness_p99,
+        passed=p99 is not None and p99 <= slo_p99 and errors / total <= max_error_rate,
+        reason="; ".join(reasons),
+    )
+
+
+async def calibrate_async(
+    system_or_gateway_urls: Any,
+    *,
+    profile_key: str | None = None,
+    slo_p99: float = 0.3,
+    max_error_rate: float = 0.01,
+    mix: Mix = NORMAL_DAY,
+    search: Search = Search(),
+    cache: bool = True,
+    refresh: bool = False,
+    path: Path | None = None,
+    client_factory: ClientFactory | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Capacity:
+    """Search for the capacity C of a running system (see the module docstring).
+
+    `system_or_gateway_urls` is a running `System` (its topology names the cache key)
+    or a sequence of gateway base URLs (then `profile_key` must say what they serve).
+    """
+    if isinstance(system_or_gateway_urls, str):
+        system_or_gateway_urls = [system_or_gateway_urls]
+    if isinstance(system_or_gateway_urls, Sequence):
+        urls = list(system_or_gateway_urls)
+        if profile_key is None:
+            raise ValueError(
+                "calibrate(urls) needs profile_key=... naming the system and configuration"
+                " behind the URLs (e.g. 'reference naive app_workers=2'), for the cache key"
+            )
+    else:
+        urls = list(system_or_gateway_urls.endpoints.gateways)
+        if profile_key is None:
+            profile_key = _system_key(system_or_gateway_urls.topology)
+    if not urls:
+        raise ValueError("calibrate needs at least one gateway URL")
+    if not slo_p99 > 0 or not 0 <= max_error_rate < 1:
+        raise ValueError(
+            f"calibrate: need slo_p99 > 0 s and 0 <= max_error_rate < 1;"
+            f" got slo_p99={slo_p99!r}, max_error_rate={max_error_rate!r}"
+        )
+    key = capacity_key(profile_key, slo_p99=slo_p99, max_error_rate=max_error_rate, mix=mix)
+    file = path or cache_path()
+    if cache and not refresh:
+        hit = cached_capacity(key, path=file)
+        if hit is not None:
+            return hit
+
+    say = log or (lambda _msg: None)
+    factory: ClientFactory = client_factory or (lambda u: HttpClient(u, keep_values=False))
+    sc = search
+    timeout = sc.timeout if sc.timeout is not None else max(2.0, 5 * slo_p99)
+    run_tag = f"calibrate-{os.getpid()}-{time.time_ns()}"
+    steps: list[Trial] = []
+    lo: Trial | None = None  # highest passing step
+    hi: Trial | None = None  # lowest failing step
+    rate = sc.start_rps
+    async with factory(urls) as client:
+        while len(steps) < sc.max_steps:
+            t = await _trial(
+                client,
+                len(urls),
+                rate,
+                seconds=sc.step_seconds,
+                warmup=min(sc.warmup, sc.step_seconds / 2),
+                slo_p99=slo_p99,
+                max_error_rate=max_error_rate,
+                mix=mix,
+                timeout=timeout,
+                tag=f"{run_tag}-{len(steps)}",
+                seed=sc.seed + len(steps),
+            )
+            steps.append(t)
+            say(
+                f"calibrate {rate:8.0f}/s: {'pass' if t.passed else 'FAIL'}"
+                f" p99 {t.p99 if t.p99 is None else round(t.p99 * 1e3, 1)} ms"
+                f" errors {t.errors}/{t.sent + t.never_sent} {t.reason}"
+            )
+            if t.passed:
+                lo = t if lo is None or t.rate > lo.rate else lo
+            else:
+                hi = t if hi is None or t.rate < hi.rate else hi
+            if hi is None:
+                if rate >= sc.max_rps:
+                    break
+                rate = min(sc.max_rps, rate * 2)
+            elif lo is None:
+                if rate <= sc.min_rps:
+                    break
+                rate = max(sc.min_rps, rate / 2)
+            elif (hi.rate - lo.rate) <= sc.precision * lo.rate:
+                break
+            else:
+                rate = (lo.rate + hi.rate) / 2
+            await asyncio.sleep(sc.settle)
+    if lo is None:
+        raise CalibrationError(
+            f"{profile_key}: no rate down to {steps[-1].rate:g} req/s met show-code p99"
+            f" <= {slo_p99:g} s with errors <= {max_error_rate:.1%}; last step: {steps[-1].reason}"
+            " (hint: is the system up and seeded? try a larger slo_p99 or timeout)"
+        )
+    bound: Bound = "system"
+    if hi is None:
+        bound = "max_rps" if lo.rate >= sc.max_rps else "system"
+    elif (
+        hi.errors <= max_error_rate * max(1, hi.sent + hi.never_sent)
+        and hi.service_p99 is not None
+        and hi.service_p99 <= slo_p99
+    ):
+        bound = "generator"  # the first failing step failed only by being sent late
+    cap = Capacity(
+        rps=lo.rate,
+        p99=lo.p99 or 0.0,
+        measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        key=key,
+        steps=tuple(steps),
+        slo_p99=slo_p99,
+        bound=bound,
+    )
+    if cache:
+        _store(cap, file)
+    return cap
+
+
+def calibrate(
+    system_or_gateway_urls: Any,
+    *,
+    profile_key: str | None = None,
+    slo_p99: float = 0.3,
+    max_error_rate: float = 0.01,
+    mix: Mix = NORMAL_DAY,
+    search: Search = Search(),
+    cache: bool = True,
+    refresh: bool = False,
+    path: Path | None = None,
+    client_factory: ClientFactory | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Capacity:
+    """`calibrate_async` in its own event loop (not from inside a running loop)."""
+    return asyncio.run(
+        calibrate_async(
+            system_or_gateway_urls,
+            profile_key=profile_key,
+            slo_p99=slo_p99,
+            max_error_rate=max_error_rate,
+            mix=mix,
+            search=search,
+            cache=cache,
+            refresh=refresh,
+            path=path,
+            client_factory=client_factory,
+            log=log,
+        )
+    )
