@@ -1,0 +1,108 @@
+"""The final state of a run: what the invariants read besides the history.
+
+Times here are run seconds (the history's clock: 0 at the run start, already
+compressed). Durations written in an experiment file are experiment time; the
+checkers divide them by `compression` (`FinalState.scaled`). Latency bounds in
+milliseconds are real time and never scaled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.invariants._values import During
+
+__all__ = ["FaultRecord", "FinalState", "Phase"]
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A named span of the rate profile in run seconds, with its peak offered rate (req/s)."""
+
+    name: str
+    start: float
+    end: float
+    peak_rps: float | None = None
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """One scheduled fault as it happened: when it was active and the proof it took effect.
+
+    `end` is when it was healed (None: never healed). `took_effect` is True with proof,
+    False when the evidence says it did not (or it was never injected), None when
+    nobody could tell. `evidence` is a short human-readable account.
+    """
+
+    name: str
+    kind: str
+    start: float
+    end: float | None
+    took_effect: bool | None
+    evidence: str = ""
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class FinalState:
+    """Everything a checker needs beyond the history.
+
+    - `capacity`: C, the calibrated capacity in requests/s (None if not measured);
+    - `compression`: the workload's time compression (experiment seconds per run second);
+    - `duration`: the schedule's length in run seconds;
+    - `phases`: the rate profile's named phases, in run seconds;
+    - `faults`: one record per scheduled fault (None: the fault layer reported nothing);
+    - `scans`: scan id -> number of rows found in the database after drain (None: not read);
+    - `t0`: the run start as wall-clock epoch seconds (for reports only);
+    - `extra`: anything else a backend wants to hand to checkers or reports.
+    """
+
+    capacity: float | None = None
+    compression: float = 1.0
+    duration: float = 0.0
+    phases: tuple[Phase, ...] = ()
+    faults: tuple[FaultRecord, ...] | None = ()
+    scans: Mapping[str, int] | None = None
+    t0: float = 0.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def scaled(self, experiment_seconds: float) -> float:
+        """Experiment seconds -> run seconds."""
+        return experiment_seconds / self.compression
+
+    def phase(self, name: str) -> Phase:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(f"no phase {name!r}; phases are {[p.name for p in self.phases]}")
+
+    def interval(self, during: During) -> tuple[float, float]:
+        """The run-time span [start, end) that `during` selects."""
+        if during.phase == "all":
+            end = self.duration if self.duration > 0 else float("inf")
+            return 0.0, end
+        if during.phase is not None:
+            p = self.phase(during.phase)
+            return p.start, p.end
+        assert during.start is not None and during.end is not None
+        return self.scaled(during.start), self.scaled(during.end)
+
+    def faults_healed(self) -> float | None:
+        """When the last fault was healed (an instantaneous fault counts at its start)."""
+        if not self.faults:
+            return None
+        return max(f.end if f.end is not None else f.start for f in self.faults)
+
+    def surge_over(self) -> float | None:
+        """End of the last phase whose peak offered rate exceeds C (None if none or no C)."""
+        if not self.capacity:
+            return None
+        ends = [p.end for p in self.phases if p.peak_rps is not None and p.peak_rps > self.capacity]
+        return max(ends) if ends else None
+
+    def trigger_end(self) -> float | None:
+        """The end of the trigger: the later of the last heal and the end of the overload."""
+        ends = [t for t in (self.faults_healed(), self.surge_over()) if t is not None]
+        return max(ends) if ends else None

@@ -1,0 +1,112 @@
+"""Goodput: successful operations per second during overload, as a fraction of capacity C.
+
+```yaml
+- goodput: {min_fraction_of_capacity: 0.8, during: surge}
+- goodput: {min_fraction_of_capacity: 0.8, during: surge, window: 2s, within_ms: 1000}
+```
+
+Counts ok operations (any attempt) completed inside the phase, divided by its length
+and by C. `within_ms` counts only those answered within that latency (from the
+intended time); `window` requires every full window to reach the bound ("throughout").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from harness.history import Op
+from harness.invariants._ops import elapsed, select, spans
+from harness.invariants._values import (
+    ALL,
+    During,
+    parse_duration,
+    parse_during,
+    parse_fraction,
+    parse_ms,
+    parse_names,
+)
+from harness.invariants.final_state import FinalState
+from harness.invariants.verdict import Figure, Verdict
+from harness.validate import Node
+
+NAME = "goodput"
+KEYS = frozenset(
+    {"min_fraction_of_capacity", "during", "op", "client_class", "within_ms", "window"}
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    min_fraction_of_capacity: float
+    during: During = ALL
+    op: tuple[str, ...] | None = None
+    client_class: tuple[str, ...] | None = None
+    within_ms: float | None = None
+    window: float | None = None
+
+
+def parse(node: Node, phases: tuple[str, ...] | None = None) -> Spec:
+    node.no_unknown_keys(KEYS)
+    m = node.mapping()
+    return Spec(
+        min_fraction_of_capacity=parse_fraction(node.key("min_fraction_of_capacity")),
+        during=parse_during(node.key("during"), phases) if "during" in m else ALL,
+        op=parse_names(node.key("op")) if "op" in m else None,
+        client_class=parse_names(node.key("client_class")) if "client_class" in m else None,
+        within_ms=parse_ms(node.key("within_ms")) if "within_ms" in m else None,
+        window=parse_duration(node.key("window"), positive=True) if "window" in m else None,
+    )
+
+
+def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict:
+    capacity = final_state.capacity
+    if not capacity or capacity <= 0:
+        return Verdict(NAME, None, {}, "capacity C was not measured: goodput has no yardstick")
+    ops = list(history)
+    start, end = final_state.interval(spec.during)
+    if end == float("inf"):
+        end = max((o.completed for o in ops), default=start)
+    length = end - start
+    if length <= 0:
+        return Verdict(NAME, None, {}, f"{spec.during} has no length")
+    chosen = select(ops, op=spec.op, client_class=spec.client_class)
+    good = [
+        o.completed
+        for o in chosen
+        if o.outcome == "ok" and (spec.within_ms is None or elapsed(o) * 1000.0 <= spec.within_ms)
+    ]
+    n = sum(start <= t < end for t in good)
+    offered = sum(start <= o.intended < end and o.cause == "first" for o in chosen)
+    fraction = n / length / capacity
+    bound = spec.min_fraction_of_capacity
+    figures: dict[str, Figure] = {
+        "goodput_rps": n / length,
+        "capacity_rps": capacity,
+        "fraction_of_capacity": fraction,
+        "min_fraction": bound,
+        "offered_rps": offered / length,
+        "ok": n,
+        "seconds": length,
+    }
+    problems = []
+    if fraction < bound:
+        problems.append(f"goodput {fraction:.3f} C during {spec.during}, below {bound} C")
+    evidence: list[str] = []
+    if spec.window is not None:
+        width = final_state.scaled(spec.window)
+        worst = None
+        for a, b in spans(start, end, width):
+            if b - a < width * 0.999:
+                continue  # a partial window at the end says little about a rate
+            f = sum(a <= t < b for t in good) / width / capacity
+            worst = f if worst is None else min(worst, f)
+            if f < bound and len(evidence) < 10:
+                evidence.append(f"{a:.2f}s..{b:.2f}s: {f:.3f} C")
+        if worst is not None:
+            figures["worst_window_fraction"] = worst
+            if worst < bound:
+                problems.append(f"a {spec.window:g}s window fell to {worst:.3f} C")
+    if problems:
+        return Verdict(NAME, False, figures, "; ".join(problems), tuple(evidence))
+    return Verdict(NAME, True, figures, f"goodput {fraction:.3f} C during {spec.during}")
