@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 ClientFactory = Callable[[Sequence[str]], AbstractAsyncContextManager[Client]]
-Bound = Literal["system", "generator", "max_rps"]
+Bound = Literal["system", "generator", "max_rps", "max_steps"]
 
 
 class CalibrationError(RuntimeError):
@@ -95,7 +95,8 @@ class Capacity:
 
     `bound` says what stopped the search: the system, the generator (it could not
     send on time: the first failing step would have passed measured from the actual
-    send, so C is a lower bound) or `max_rps`.
+    send, so C is a lower bound), `max_rps`, or `max_steps` (no step failed before the
+    step budget ran out: C is a lower bound).
     """
 
     rps: float
@@ -397,7 +398,7 @@ async def calibrate_async(
         )
     bound: Bound = "system"
     if hi is None:
-        bound = "max_rps" if lo.rate >= sc.max_rps else "system"
+        bound = "max_rps" if lo.rate >= sc.max_rps else "max_steps"
     elif (
         hi.errors <= max_error_rate * max(1, hi.sent + hi.never_sent)
         and hi.service_p99 is not None
