@@ -110,3 +110,7 @@ class ToxiproxyClient:
     def reset(self) -> None:
         """Re-enable every proxy and remove every toxic."""
         self.request("POST", "/reset")
+
+    def set_upstream(self, name: str, upstream: str) -> None:
+        """Point the proxy at another upstream (same listen address; connections restart)."""
+        self.request("POST", f"/proxies/{name}", {"upstream": upstream})

@@ -430,6 +430,34 @@ class LocalSystem:
             self.session.close()
         _LIVE.discard(self)
 
+    # --- added for harness.faults (database loss) ------------------------------------------
+    def reinit_data(self, name: str) -> None:
+        """Give a component whose disk was lost a fresh data directory (cached template)."""
+        import shutil
+
+        comp = self.topology.component(name)
+        dest = data_dir_of(self.run_dir, name)
+        shutil.rmtree(dest, ignore_errors=True)
+        init = list(comp.data_dir.init) if comp.data_dir else []
+        datadirs.prepare(
+            name,
+            init,
+            lambda data: [render(t, self.ctx, name, data_dir=data) for t in init],
+            dest,
+            self.templates,
+            self._owner(comp),
+            self._env(name, {}),
+        )
+
+    def redirect(self, name: str, to: str) -> None:
+        """After a failover: ``endpoints.components[name]`` reaches ``to``'s process."""
+        from dataclasses import replace
+
+        components = dict(self.endpoints.components)
+        target = components[to]
+        components[name] = replace(components[name], host=target.host, port=target.port)
+        self.endpoints = replace(self.endpoints, components=components)
+
 
 def _signal_tree(running: _Running, sig: int) -> list[int]:
     """Send ``sig`` to the leader's group and every descendant; return the pids signalled."""
