@@ -1,0 +1,826 @@
+"""Experiments: one YAML file says what system to start, what load and faults to apply, and
+what must hold; `load_experiment` validates it into frozen dataclasses.
+
+Every mistake raises one `ConfigError` naming the file, the key path
+(`faults[1].latency.ms`), the value received and what was expected. Unknown keys are
+errors. Traffic goes only to loopback: any URL or host in the file must be 127.0.0.0/8,
+::1 or localhost.
+
+Schema
+------
+```yaml
+name: morning-surge                 # required: lowercase letters, digits, '-'
+description: 10x surge at 07:40     # required: one line, shown by `harness list`
+seed: 42                            # optional default seed (--seed wins)
+
+system:                             # optional; every key optional
+  topology: reference               # 'reference' (default) or a file, relative to this one
+  profile: hardened                 # run only this profile (default: every profile of the topology)
+  backend: local                    # local | containers
+  host: 127.0.0.1                   # loopback only
+  app_workers: 2                    # any parameter of the topology, directly ...
+  overrides: {cache: false}         # ... e.g. the reference system's single-mechanism switches
+  params: {gateways: 2}             # ... or grouped under params
+
+workload:
+  duration: 40s                     # required; durations: 5s, 500ms, 2m, 1h or seconds
+  compression: 10                   # optional (1): play the schedule 10x faster
+  rate:                             # required: phases, each from its `at` to the next one's
+    - {at: 0s, x: 0.2, phase: steady}                    # x: multiple of capacity C
+    - {at: 5s, ramp_to: 2.0, over: 5s, phase: ramp}      # ramp from the previous rate, then hold
+    - {at: 10s, x: 2.0, phase: surge}                    # ramp_to: N uses the previous unit,
+    - {at: 25s, rps: 100, phase: recovery}               #   or {x: N} / {rps: N}; rps: absolute
+  mix: {show_code: 0.8, scan: 0.12, lookup: 0.06, ingest: 0.02}   # or normal_day | mass_testing_day
+  clients:                          # class name -> share, or a mapping with share and behaviour
+    impatient: 0.94                 #   the names good/impatient/buggy/abuser imply the behaviour
+    buggy: {share: 0.05, max_attempts: 50, timeout: 10s}
+    abuser: {share: 0, rate: {rps: 50}, identities: 3}  # its own fixed-rate stream
+    apps: {behaviour: good, share: 0.01, timeout: 3s, max_retries: 2, budget: false}
+  population: {people: 100000, venues: 2000, zipf_s: 1.0, labs: 20, batch_size: 20,
+               positive_rate: 0.02}
+
+faults:                             # optional: `at`, optional `for`, exactly one fault kind
+  - {at: 10s, for: 5s, latency: {link: app->postgres, ms: 500, jitter_ms: 100}}
+  - {at: 18s, kill: {component: gateway-a, signal: SIGKILL}}
+
+invariants:                         # required, non-empty; each one kind with its parameters
+  - availability: {op: show_code, min: 0.99, client_class: good, during: steady}
+  - availability: {min: "99%", window: 1s, max_below_for: 5s, id: proxy-errors}
+  - latency: {op: show_code, p99_ms: 300, during: steady}   # also p50_ms p90_ms p999_ms max_ms
+  - goodput: {min_fraction_of_capacity: 0.8, during: surge}
+  - recovers: {within: 6s, after: trigger_end}   # or faults_healed, surge_over, a phase, a time
+  - no_lost_scans: {}
+  - no_false_green: {}
+  - faults_took_effect: {}
+
+expect:                             # optional, per profile; unlisted profiles must pass
+  naive: {fail: [recovers, goodput]}  # these invariant ids must fail (others may do anything)
+  hardened: pass                    # every invariant must hold; `skip` does not run it
+```
+
+Time: every duration in the file is experiment time and is divided by
+`workload.compression` at run time (phases, fault times, `within`, `window`,
+`max_below_for`), except client behaviour times (timeouts, patience, backoff) and
+latency bounds in `*_ms`, which are real. `during:` takes a phase name, `all`, or
+`{from: 5s, to: 25s}`. An invariant's id is its kind, `kind#n` when the kind repeats,
+or its `id:`. See `harness.invariants` for every invariant's parameters.
+
+    exp = load_experiment("experiments/morning-surge.yaml")
+    for profile in exp.profiles: ...
+    schedule = exp.schedule(capacity=820.0, seed=7)
+    final = exp.final_state(capacity=820.0, scans={...}, faults=(...))
+    verdicts = check_all(exp.invariants, history, final)
+    met, why = exp.expectation(profile).judge(verdicts)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from harness.errors import ConfigError
+from harness.invariants import FaultRecord, FinalState, Invariant, Phase, Verdict
+from harness.invariants._values import parse_duration, parse_fraction
+from harness.invariants.registry import parse_invariants
+from harness.topology import REFERENCE, load_topology
+from harness.validate import Node
+from harness.workload import (
+    DEFAULT_CLIENTS,
+    MASS_TESTING_DAY,
+    NORMAL_DAY,
+    OPS,
+    Abuser,
+    Behaviour,
+    Buggy,
+    ClientClass,
+    Constant,
+    Good,
+    Impatient,
+    Mix,
+    Population,
+    Ramp,
+    Rate,
+    RetryBudget,
+    Schedule,
+    Segment,
+    Sequence,
+    Workload,
+    WorkloadError,
+    rps,
+    x,
+)
+
+__all__ = [
+    "BACKENDS",
+    "Expectation",
+    "Experiment",
+    "FaultSpec",
+    "RateStep",
+    "System",
+    "WorkloadSpec",
+    "check_loopback",
+    "load_experiment",
+]
+
+BACKENDS = ("local", "containers")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+_TOP_KEYS = frozenset(
+    {
+        "name",
+        "description",
+        "seed",
+        "system",
+        "workload",
+        "faults",
+        "invariants",
+        "expect",
+        "search",
+    }
+)
+
+
+# --------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True)
+class System:
+    """Which system to start: a topology file, an optional fixed profile, its parameters."""
+
+    topology: Path = REFERENCE
+    profile: str | None = None
+    backend: Literal["local", "containers"] = "local"
+    host: str = "127.0.0.1"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    profiles_available: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RateStep:
+    """One entry of `workload.rate`: from `at` (experiment s), a rate or a ramp to it."""
+
+    at: float
+    rate: Rate
+    over: float | None = None  # a ramp from the previous rate over this many seconds
+    phase: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """The workload as written: duration, compression, rate steps, mix, clients, population."""
+
+    duration: float
+    rate: tuple[RateStep, ...]
+    compression: float = 1.0
+    mix: Mix = NORMAL_DAY
+    clients: tuple[ClientClass, ...] = ()
+    population: Population = field(default_factory=Population)
+
+    def segments(self) -> Sequence:
+        """The rate profile as `harness.workload` segments (experiment time)."""
+        out: list[Segment] = []
+        previous: Rate | None = None
+        for i, step in enumerate(self.rate):
+            end = self.rate[i + 1].at if i + 1 < len(self.rate) else self.duration
+            span = end - step.at
+            if step.over is not None:
+                assert previous is not None  # checked at load
+                out.append(Ramp(previous, step.rate, step.over))
+                if span > step.over:
+                    out.append(Constant(step.rate, span - step.over))
+            else:
+                out.append(Constant(step.rate, span))
+            previous = step.rate
+        return Sequence(tuple(out))
+
+    def phase_spans(self) -> tuple[tuple[str, float, float, tuple[Rate, ...]], ...]:
+        """Named phases as (name, start, end, rates reached) in experiment seconds."""
+        out: list[tuple[str, float, float, tuple[Rate, ...]]] = []
+        previous: Rate | None = None
+        for i, step in enumerate(self.rate):
+            end = self.rate[i + 1].at if i + 1 < len(self.rate) else self.duration
+            rates = (step.rate,) if step.over is None or previous is None else (previous, step.rate)
+            previous = step.rate
+            if step.phase is None:
+                continue
+            if out and out[-1][0] == step.phase:
+                name, start, _, before = out[-1]
+                out[-1] = (name, start, end, before + rates)
+            else:
+                out.append((step.phase, step.at, end, rates))
+        return tuple(out)
+
+    @property
+    def phase_names(self) -> tuple[str, ...]:
+        return tuple(p[0] for p in self.phase_spans())
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One scheduled fault as written: when (experiment s), for how long, which kind, what."""
+
+    at: float
+    duration: float | None
+    kind: str
+    params: Mapping[str, Any]
+    path: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.path or 'fault'}:{self.kind}"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a profile must show: every invariant holding (`pass`), listed ones failing, or skip."""
+
+    outcome: Literal["pass", "fail", "skip"] = "pass"
+    fail: tuple[str, ...] = ()
+
+    def judge(self, verdicts: Iterable[Verdict]) -> tuple[bool, str]:
+        """Whether the verdicts meet the expectation, and a sentence saying why."""
+        vs = {v.name: v for v in verdicts}
+        if self.outcome == "skip":
+            return True, "skipped"
+        if self.outcome == "pass":
+            bad = [f"{n} ({v.outcome})" for n, v in vs.items() if v.valid is not True]
+            if bad:
+                return False, "expected every invariant to hold; not holding: " + ", ".join(bad)
+            return True, f"all {len(vs)} invariants hold, as expected"
+        missing = [
+            f"{n} ({vs[n].outcome if n in vs else 'not checked'})"
+            for n in self.fail
+            if n not in vs or vs[n].valid is not False
+        ]
+        if missing:
+            return False, "expected to fail but did not: " + ", ".join(missing)
+        return True, "failed as expected: " + ", ".join(self.fail)
+
+    def __str__(self) -> str:
+        return self.outcome if self.outcome != "fail" else f"fail {list(self.fail)}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment file."""
+
+    name: str
+    description: str
+    path: Path
+    system: System
+    workload: WorkloadSpec
+    faults: tuple[FaultSpec, ...]
+    invariants: tuple[Invariant, ...]
+    expect: Mapping[str, Expectation] = field(default_factory=dict)
+    seed: int | None = None
+
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The profiles this experiment runs under (empty: the topology has none)."""
+        if self.system.profile is not None:
+            return (self.system.profile,)
+        return self.system.profiles_available
+
+    def expectation(self, profile: str | None) -> Expectation:
+        """What `profile` must show; profiles not listed under `expect` must pass."""
+        return self.expect.get(profile or "", Expectation())
+
+    def workload_for(self, seed: int = 0, tag: str = "") -> Workload:
+        """The file's workload as a `harness.workload.Workload` (rates still relative to C)."""
+        w = self.workload
+        return Workload(w.segments(), w.mix, w.clients, w.population, seed=seed, tag=tag)
+
+    def schedule(self, capacity: float | None, seed: int = 0, tag: str = "") -> Schedule:
+        """The arrival schedule against capacity C, compressed as the file says."""
+        return self.workload_for(seed, tag).schedule(capacity, self.workload.compression)
+
+    def phases(self, capacity: float | None) -> tuple[Phase, ...]:
+        """Named phases in run seconds, with their peak offered rate (None if not resolvable)."""
+        c = self.workload.compression
+        out = []
+        for name, start, end, rates in self.workload.phase_spans():
+            try:
+                peak: float | None = max(r.resolve(capacity) for r in rates)
+            except WorkloadError:
+                peak = None
+            out.append(Phase(name, start / c, end / c, peak))
+        return tuple(out)
+
+    def final_state(
+        self,
+        capacity: float | None,
+        *,
+        faults: tuple[FaultRecord, ...] | None = (),
+        scans: Mapping[str, int] | None = None,
+        t0: float = 0.0,
+        extra: Mapping[str, Any] | None = None,
+    ) -> FinalState:
+        """A `FinalState` with this experiment's compression, duration and phases filled in."""
+        c = self.workload.compression
+        return FinalState(
+            capacity=capacity,
+            compression=c,
+            duration=self.workload.duration / c,
+            phases=self.phases(capacity),
+            faults=faults,
+            scans=scans,
+            t0=t0,
+            extra=extra or {},
+        )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_experiment(path: Path | str, *, allow_hosts: Iterable[str] = ()) -> Experiment:
+    """Read and validate an experiment file; raises one `ConfigError` for the first mistake.
+
+    `allow_hosts` lets a caller (a CLI flag, never the file itself) permit non-loopback hosts.
+    """
+    root = Node.load(path)
+    root.mapping()
+    check_loopback(root, frozenset(allow_hosts))
+    root.no_unknown_keys(_TOP_KEYS)
+    if root.has("search"):
+        raise root.key("search").fail(
+            "no 'search' section", "generated fault schedules (Hypothesis) are not supported yet"
+        )
+    name_node = root.key("name")
+    name = name_node.str()
+    if not _NAME.match(name):
+        raise name_node.fail("a name of lowercase letters, digits and '-', like 'morning-surge'")
+    description = root.key("description").str()
+    seed = root.key("seed").int(minimum=0) if root.has("seed") else None
+    base = Path(root.source).resolve().parent
+    system = _system(root.key("system", {}), base)
+    workload = _workload(root.key("workload"))
+    faults = parse_faults(root.key("faults", []), workload.duration)
+    invariants = parse_invariants(root.key("invariants"), workload.phase_names)
+    expect = _expect(root.key("expect", {}), system, invariants)
+    return Experiment(
+        name=name,
+        description=description,
+        path=Path(root.source),
+        system=system,
+        workload=workload,
+        faults=faults,
+        invariants=invariants,
+        expect=MappingProxyType(expect),
+        seed=seed,
+    )
+
+
+# --------------------------------------------------------------------------- loopback
+
+_HOST_KEYS = frozenset({"host", "hosts", "url", "urls", "address", "endpoint", "endpoints"})
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_of(text: str) -> str | None:
+    if text.startswith("[") and "]" in text:  # [::1]:8080
+        return text[1 : text.index("]")]
+    if "://" in text:
+        try:
+            return urlsplit(text).hostname or ""
+        except ValueError:
+            return ""
+    if text.count(":") == 1:  # host:port
+        return text.split(":")[0]
+    return text
+
+
+def check_loopback(node: Node, allowed: frozenset[str] = frozenset()) -> None:
+    """Refuse any URL (anywhere) or host-like key whose host is not loopback."""
+
+    def walk(n: Node, key: str | None) -> None:
+        v = n.value
+        if isinstance(v, dict):
+            for k, child in n.items():
+                walk(child, k)
+        elif isinstance(v, list):
+            for child in n.elements():
+                walk(child, key)
+        elif isinstance(v, str) and ("://" in v or key in _HOST_KEYS):
+            host = _host_of(v)
+            if host is not None and host not in allowed and not _is_loopback(host):
+                raise n.fail(
+                    "a loopback target (127.0.0.0/8, ::1 or localhost)",
+                    "the harness only sends traffic to this machine",
+                )
+
+    walk(node, None)
+
+
+# --------------------------------------------------------------------------- system
+
+
+def _system(node: Node, base: Path) -> System:
+    node.mapping()
+    topo_path = REFERENCE
+    if node.has("topology"):
+        t = node.key("topology")
+        text = t.str()
+        if text != "reference":
+            topo_path = (base / text).resolve()
+            if not topo_path.is_file():
+                raise t.fail("'reference' or a topology file (relative to the experiment file)")
+    raw = Node.load(topo_path)
+    defaults: dict[str, Any] = dict(raw.key("params", {}).mapping())
+    profiles = tuple(raw.key("profiles", {}).mapping())
+    fixed = {"topology", "profile", "backend", "host", "params"}
+    param_keys = set(defaults) - fixed
+    node.no_unknown_keys(frozenset(fixed | param_keys))
+
+    profile = None
+    if node.has("profile"):
+        p = node.key("profile")
+        if not profiles:
+            raise p.fail("no profile: the topology declares none")
+        profile = p.choice(profiles)
+    backend = node.key("backend", "local").choice(BACKENDS)
+    host = node.key("host", "127.0.0.1").str()
+
+    params: dict[str, Any] = {}
+    given = [(k, n) for k, n in node.items() if k in param_keys]
+    if node.has("params"):
+        pnode = node.key("params")
+        pnode.no_unknown_keys(frozenset(defaults))
+        given += list(pnode.items())
+    for key, n in given:
+        if key in params:
+            raise n.fail("each parameter once", f"{key} is given twice")
+        params[key] = _param(n, defaults[key], topo_path == REFERENCE and key == "overrides")
+
+    for p in (profile,) if profile else profiles or (None,):
+        try:
+            load_topology(topo_path, profile=p, params=params)
+        except ConfigError as e:
+            raise node.fail(f"parameters topology {topo_path.name} accepts", str(e)) from None
+    return System(topo_path, profile, backend, host, MappingProxyType(params), profiles)  # type: ignore[arg-type]
+
+
+def _param(node: Node, default: Any, reference_overrides: bool) -> Any:
+    if isinstance(default, bool):
+        return node.bool()
+    if isinstance(default, int):
+        return node.int(minimum=0)
+    if isinstance(default, float):
+        return node.number()
+    if isinstance(default, str):
+        return node.str()
+    if isinstance(default, dict):
+        value = node.mapping()
+        if reference_overrides:
+            from reference_system.settings import SettingsError, known_keys, parse_overrides
+
+            for k, v in node.items():
+                try:
+                    parse_overrides(json.dumps({k: v.value}))
+                except SettingsError as e:
+                    expected = (
+                        f"one of {known_keys()}" if k not in known_keys() else "a valid setting"
+                    )
+                    raise v.fail(expected, str(e).split("; ")[-1]) from None
+        return dict(value)
+    if isinstance(default, list):
+        return [e.value for e in node.elements()]
+    return node.value
+
+
+# --------------------------------------------------------------------------- workload
+
+_WORKLOAD_KEYS = frozenset({"duration", "compression", "rate", "mix", "clients", "population"})
+_STEP_KEYS = frozenset({"at", "x", "rps", "ramp_to", "over", "phase"})
+
+
+def _workload(node: Node) -> WorkloadSpec:
+    node.no_unknown_keys(_WORKLOAD_KEYS)
+    duration = parse_duration(node.key("duration"), positive=True)
+    compression = node.key("compression", 1).number()
+    if compression <= 0:
+        raise node.key("compression").fail("a number > 0 (10 plays the schedule 10x faster)")
+    steps = _rate(node.key("rate"), duration)
+    mix = _mix(node.key("mix")) if node.has("mix") else NORMAL_DAY
+    clients = _clients(node.key("clients")) if node.has("clients") else DEFAULT_CLIENTS
+    population = _population(node.key("population", {}))
+    return WorkloadSpec(duration, steps, compression, mix, clients, population)
+
+
+def _rate_value(node: Node, unit_from: Rate | None = None) -> Rate:
+    """`{x: N}`, `{rps: N}`, or a bare number in the unit of `unit_from`."""
+    if isinstance(node.value, dict):
+        node.no_unknown_keys({"x", "rps"})
+        if len(node.mapping()) != 1:
+            raise node.fail("exactly one of {x: N} (multiples of C) or {rps: N}")
+        k, v = next(node.items())
+        value = v.number(minimum=0)
+        return x(value) if k == "x" else rps(value)
+    if unit_from is None:
+        raise node.fail("{x: N} or {rps: N}")
+    value = node.number(minimum=0)
+    return x(value) if unit_from.relative else rps(value)
+
+
+def _rate(node: Node, duration: float) -> tuple[RateStep, ...]:
+    elements = [node] if isinstance(node.value, dict) else list(node.elements())
+    if not elements:
+        raise node.fail("a non-empty list of rate phases, e.g. [{at: 0s, x: 0.2}]")
+    steps: list[RateStep] = []
+    seen_phases: set[str] = set()
+    for i, el in enumerate(elements):
+        el.no_unknown_keys(_STEP_KEYS)
+        m = el.mapping()
+        kinds = [k for k in ("x", "rps", "ramp_to") if k in m]
+        if len(kinds) != 1:
+            raise el.fail("exactly one of x: (multiples of C), rps: or ramp_to:")
+        at_node = el.key("at", 0) if i == 0 else el.key("at")
+        at = parse_duration(at_node)
+        if i == 0 and at != 0:
+            raise at_node.fail("0s: the first rate phase starts the workload")
+        if steps and at <= steps[-1].at:
+            raise at_node.fail(f"a time after the previous phase's at={steps[-1].at:g}s")
+        if at >= duration:
+            raise at_node.fail(f"a time before the workload's duration ({duration:g}s)")
+        end = duration if i + 1 == len(elements) else None
+        over = None
+        if kinds[0] == "ramp_to":
+            if not steps:
+                raise el.key("ramp_to").fail(
+                    "a rate before the ramp", "start with e.g. {at: 0s, x: 0.2}"
+                )
+            rate = _rate_value(el.key("ramp_to"), steps[-1].rate)
+            over = parse_duration(el.key("over"), positive=True)
+            if end is not None and over > end - at:
+                raise el.key("over").fail(f"at most {end - at:g}s (until the workload ends)")
+        else:
+            if "over" in m:
+                raise el.key("over").fail("no 'over' (it belongs to ramp_to)")
+            v = el.key(kinds[0]).number(minimum=0)
+            rate = x(v) if kinds[0] == "x" else rps(v)
+        phase = None
+        if "phase" in m:
+            pn = el.key("phase")
+            phase = pn.str()
+            if not _IDENT.match(phase) or phase == "all":
+                raise pn.fail("a lowercase phase name like 'surge' (not 'all')")
+            if phase in seen_phases and steps[-1].phase != phase:
+                raise pn.fail("a phase name used by consecutive entries only")
+            seen_phases.add(phase)
+        if steps and steps[-1].over is not None and at - steps[-1].at < steps[-1].over:
+            raise at_node.fail(
+                f"a time after the previous ramp ends ({steps[-1].at + steps[-1].over:g}s)"
+            )
+        steps.append(RateStep(at, rate, over, phase))
+    return tuple(steps)
+
+
+def _mix(node: Node) -> Mix:
+    if isinstance(node.value, str):
+        preset = node.choice(("normal_day", "mass_testing_day"))
+        return NORMAL_DAY if preset == "normal_day" else MASS_TESTING_DAY
+    node.no_unknown_keys(frozenset(OPS))
+    shares = {op: node.key(op).number(minimum=0) if node.has(op) else 0.0 for op in OPS}
+    if sum(shares.values()) <= 0:
+        raise node.fail("at least one operation with a share > 0")
+    return Mix(**shares)
+
+
+def _share(node: Node) -> float:
+    if isinstance(node.value, str):
+        return parse_fraction(node)
+    return node.number(minimum=0)
+
+
+def _span(node: Node) -> tuple[float, float]:
+    if isinstance(node.value, list):
+        items = list(node.elements())
+        if len(items) != 2:
+            raise node.fail("[low, high] durations, e.g. [2s, 5s]")
+        lo, hi = parse_duration(items[0]), parse_duration(items[1])
+        if hi < lo:
+            raise items[1].fail(f"a duration >= {lo:g}s (the low end)")
+        return lo, hi
+    d = parse_duration(node)
+    return d, d
+
+
+_BEHAVIOUR_KEYS: dict[str, frozenset[str]] = {
+    "good": frozenset(
+        {
+            "timeout",
+            "max_retries",
+            "backoff_base",
+            "backoff_cap",
+            "honour_retry_after",
+            "max_retry_after",
+            "budget",
+            "failover",
+        }
+    ),
+    "impatient": frozenset({"patience", "pause", "max_attempts"}),
+    "buggy": frozenset({"timeout", "max_attempts"}),
+    "abuser": frozenset({"identities", "rate", "timeout"}),
+}
+
+
+def _behaviour(kind: str, node: Node) -> Behaviour:
+    m = node.mapping()
+
+    def dur(key: str) -> dict[str, float]:
+        return {key: parse_duration(node.key(key), positive=True)} if key in m else {}
+
+    def num(key: str, minimum: int) -> dict[str, int]:
+        return {key: node.key(key).int(minimum=minimum)} if key in m else {}
+
+    def flag(key: str) -> dict[str, bool]:
+        return {key: node.key(key).bool()} if key in m else {}
+
+    if kind == "good":
+        kw: dict[str, Any] = {
+            **dur("timeout"),
+            **num("max_retries", 0),
+            **dur("backoff_base"),
+            **dur("backoff_cap"),
+            **flag("honour_retry_after"),
+            **dur("max_retry_after"),
+            **flag("failover"),
+        }
+        if "budget" in m:
+            b = node.key("budget")
+            if b.value is False or b.value is None:
+                kw["budget"] = None
+            else:
+                b.no_unknown_keys({"ratio", "min_per_s", "burst"})
+                kw["budget"] = RetryBudget(
+                    ratio=b.key("ratio", 0.1).number(minimum=0),
+                    min_per_s=b.key("min_per_s", 10.0).number(minimum=0),
+                    burst=b.key("burst", 100.0).number(minimum=0),
+                )
+        return Good(**kw)
+    if kind == "impatient":
+        kw = {**num("max_attempts", 1)}
+        for key in ("patience", "pause"):
+            if key in m:
+                kw[key] = _span(node.key(key))
+        return Impatient(**kw)
+    if kind == "buggy":
+        return Buggy(**dur("timeout"), **num("max_attempts", 1))
+    kw = {**num("identities", 1), **dur("timeout")}
+    if "rate" in m:
+        kw["rate"] = _rate_value(node.key("rate"))
+    return Abuser(**kw)
+
+
+def _clients(node: Node) -> tuple[ClientClass, ...]:
+    node.mapping()
+    out: list[ClientClass] = []
+    for name, cn in node.items():
+        if not _IDENT.match(name):
+            raise ConfigError(cn.source, cn.path, name, "a lowercase client class name")
+        if not isinstance(cn.value, dict):
+            cn = Node({"share": cn.value}, cn.source, cn.path)
+        m = cn.mapping()
+        if "behaviour" in m:
+            kind = cn.key("behaviour").choice(tuple(_BEHAVIOUR_KEYS))
+        elif name in _BEHAVIOUR_KEYS:
+            kind = name
+        else:
+            raise ConfigError(
+                cn.source,
+                f"{cn.path}.behaviour",
+                None,
+                f"one of {list(_BEHAVIOUR_KEYS)}",
+                f"class {name!r} is not named after a behaviour, so it needs one",
+            )
+        cn.no_unknown_keys(_BEHAVIOUR_KEYS[kind] | {"share", "behaviour"})
+        behaviour = _behaviour(kind, cn)
+        fixed_rate = isinstance(behaviour, Abuser) and behaviour.rate is not None
+        if "share" in m:
+            share = _share(cn.key("share"))
+            if fixed_rate and share:
+                raise cn.key("share").fail(
+                    "0 (or no share): an abuser with a rate sends its own stream"
+                )
+        elif fixed_rate:
+            share = 0.0
+        else:
+            raise ConfigError(cn.source, f"{cn.path}.share", None, "a share >= 0 (required)")
+        out.append(ClientClass(name, share, behaviour))
+    if not out:
+        raise node.fail("at least one client class")
+    if sum(c.share for c in out) <= 0:
+        raise node.fail("client shares summing to more than 0")
+    return tuple(out)
+
+
+_POPULATION: dict[str, Callable[[Node], Any]] = {
+    "people": lambda n: n.int(minimum=1),
+    "venues": lambda n: n.int(minimum=1),
+    "zipf_s": lambda n: n.number(minimum=0),
+    "labs": lambda n: n.int(minimum=1),
+    "batch_size": lambda n: n.int(minimum=1),
+    "positive_rate": parse_fraction,
+}
+
+
+def _population(node: Node) -> Population:
+    node.no_unknown_keys(frozenset(_POPULATION))
+    return Population(**{k: _POPULATION[k](n) for k, n in node.items()})
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def parse_faults(node: Node, duration: float) -> tuple[FaultSpec, ...]:
+    """The `faults:` list, validated as plain data (`at`, optional `for`, one kind).
+
+    The fault layer (`harness.faults`) turns these into fault objects; when it provides
+    `parse_schedule`, this is the one function to switch over.
+    """
+    out: list[FaultSpec] = []
+    for el in node.elements():
+        m = el.mapping()
+        kinds = [k for k in m if k not in ("at", "for")]
+        if len(kinds) != 1:
+            raise el.fail(
+                "'at', optional 'for', and exactly one fault kind",
+                "e.g. {at: 10s, for: 5s, latency: {link: app->postgres, ms: 500}}",
+            )
+        kind = kinds[0]
+        if not isinstance(kind, str) or not _IDENT.match(kind):
+            raise ConfigError(el.source, el.path, kind, "a fault kind like latency, kill, pause")
+        at = parse_duration(el.key("at"))
+        if at >= duration:
+            raise el.key("at").fail(f"a time before the workload ends ({duration:g}s)")
+        length = parse_duration(el.key("for"), positive=True) if "for" in m else None
+        if length is not None and at + length > duration:
+            raise el.key("for").fail(
+                f"at most {duration - at:g}s: heal before the workload ends, to observe recovery"
+            )
+        params = el.key(kind)
+        value = params.value
+        if isinstance(value, dict):
+            data: Mapping[str, Any] = MappingProxyType({k: n.value for k, n in params.items()})
+        elif isinstance(value, str | int | float) and not isinstance(value, bool):
+            data = MappingProxyType({"target": value})  # shorthand: `kill: gateway-a`
+        else:
+            raise params.fail("a mapping of the fault's parameters, or a target name")
+        out.append(FaultSpec(at, length, kind, data, el.path))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- expect
+
+
+def _expectation(node: Node, ids: set[str]) -> Expectation:
+    if isinstance(node.value, str):
+        outcome = node.choice(("pass", "skip"))
+        return Expectation(outcome)  # type: ignore[arg-type]
+    node.no_unknown_keys({"fail"})
+    names = node.key("fail")
+    failing = []
+    for el in names.elements():
+        if el.value not in ids:
+            raise el.fail(f"an invariant id among {sorted(ids)}", "unknown invariant")
+        failing.append(el.value)
+    if not failing:
+        raise names.fail("a non-empty list of invariant ids that must fail")
+    return Expectation("fail", tuple(failing))
+
+
+def _expect(
+    node: Node, system: System, invariants: tuple[Invariant, ...]
+) -> dict[str, Expectation]:
+    ids = {i.id for i in invariants}
+    runs = (system.profile,) if system.profile else system.profiles_available
+    v = node.value
+    if isinstance(v, str) or (isinstance(v, dict) and set(v) == {"fail"}):
+        one = _expectation(node, ids)
+        return {p: one for p in runs} if runs else {"": one}
+    out = {}
+    for profile, en in node.items():
+        if profile not in runs:
+            expected = (
+                f"a profile this experiment runs: {list(runs)}"
+                if runs
+                else "no profiles (the topology has none): write 'expect: pass' directly"
+            )
+            raise ConfigError(en.source, en.path, profile, expected, "unknown profile")
+        out[profile] = _expectation(en, ids)
+    return out
