@@ -61,6 +61,16 @@ class FaultRecord:
     def healed(self) -> bool:
         return self.inject is None or (self.heal is not None and self.heal.took_effect)
 
+    def start(self, t0: float) -> float | None:
+        """When the fault was in force (observed, else actuated), seconds after t0."""
+        if self.inject is None:
+            return None
+        return (self.inject.observed or self.inject.actuated) - t0
+
+    def end(self, t0: float) -> float | None:
+        """When the heal was actuated, seconds after t0 (None: never healed)."""
+        return None if self.heal is None else self.heal.actuated - t0
+
     def lateness(self, t0: float) -> float | None:
         """Seconds from the scheduled instant to the fault observed (actuation time)."""
         if self.inject is None or self.inject.observed is None:
