@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.client import HttpClient
+from harness.client import FastClient, HttpClient
 from harness.history import History, percentiles
 from harness.load import LoadConfig, LoadResult, run_load
 from harness.workload import ClientClass, Constant, Good, Mix, Workload, rps
@@ -136,12 +136,15 @@ def show_code_workload(rate: float, seconds: float, seed: int) -> Workload:
     )
 
 
+CLIENTS = {"fast": FastClient, "aiohttp": HttpClient}
+
+
 async def _trial(
-    url: str, rate: float, seconds: float, seed: int
+    url: str, rate: float, seconds: float, seed: int, kind: str
 ) -> tuple[LoadResult, History, float]:
     arrivals = list(show_code_workload(rate, seconds, seed).schedule().arrivals())
     history = History()
-    async with HttpClient([url], keep_values=False) as client:
+    async with CLIENTS[kind]([url], keep_values=False) as client:
         # warm the pool so the first burst does not pay for connection set-up
         await asyncio.gather(
             *(client.invoke(0, "show_code", a.args, "w", 3.0) for a in arrivals[:64])
@@ -154,8 +157,8 @@ async def _trial(
     return result, history, cpu
 
 
-def trial(url: str, rate: float, seconds: float, seed: int = 1) -> dict[str, float]:
-    result, history, cpu = asyncio.run(_trial(url, rate, seconds, seed))
+def trial(url: str, rate: float, seconds: float, kind: str, seed: int = 1) -> dict[str, float]:
+    result, history, cpu = asyncio.run(_trial(url, rate, seconds, seed, kind))
     ok = sum(1 for op in history if op.outcome == "ok")
     late = percentiles(history, (50, 99), value=lambda o: o.lateness)
     lat = percentiles(history, (50, 99))
@@ -176,19 +179,20 @@ def trial(url: str, rate: float, seconds: float, seed: int = 1) -> dict[str, flo
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter trials")
-    ap.add_argument("--rates", default="4000,6000,8000,10000,12000,14000")
+    ap.add_argument("--rates", default="4000,6000,8000,10000,12000,14000,16000")
+    ap.add_argument("--client", choices=sorted(CLIENTS), default="fast")
     args = ap.parse_args()
     loop_name = use_uvloop()
     seconds = 3.0 if args.quick else 5.0
     rates = [float(r) for r in args.rates.split(",")]
     with nginx() as url:
-        print(f"nginx at {url}; loop {loop_name}", flush=True)
+        print(f"nginx at {url}; loop {loop_name}; client {args.client}", flush=True)
         wrk_rps = wrk(url, int(seconds), 32)
         print(f"wrk -t1 -c32: {wrk_rps:,.0f} req/s", flush=True)
         trials = []
         best = None
         for rate in rates:
-            t = trial(url, rate, seconds)
+            t = trial(url, rate, seconds, args.client)
             trials.append(t)
             passed = t["never_sent"] == 0 and t["late_p99_ms"] <= 5.0
             print(
@@ -203,14 +207,15 @@ def main() -> None:
                 best = t
             else:
                 break
-        acc = trial(url, 1000.0, 10.0 if not args.quick else 5.0, seed=2)
+        acc = trial(url, 1000.0, 10.0 if not args.quick else 5.0, args.client, seed=2)
     print()
     print("== figures ==")
     if best is None:
         print("generator ceiling: no offered rate passed (p99 lateness <= 5 ms, 0 never-sent)")
     else:
         print(
-            f"generator ceiling (one process, {loop_name}): {best['achieved']:,.0f} req/s ok"
+            f"generator ceiling (one process, {loop_name}, {args.client} client):"
+            f" {best['achieved']:,.0f} req/s ok"
             f" at offered {best['rate']:,.0f}/s; wrk {wrk_rps:,.0f} req/s;"
             f" ratio {best['achieved'] / wrk_rps:.2f}"
         )

@@ -1,4 +1,4 @@
-"""The HTTP client against an in-process aiohttp server on 127.0.0.1: outcome classification."""
+"""Both HTTP clients against an in-process aiohttp server on 127.0.0.1: outcome classification."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 import pytest
 from aiohttp import web
 
-from harness.client import HttpClient, Result
+from harness.client import FastClient, HttpClient, Result
 from harness.workload import Ingest, LabResult, Lookup, Scan, ShowCode
 
 
@@ -52,6 +52,21 @@ class Server:
         return web.json_response({"ok": True})
 
 
+CLIENTS = {"aiohttp": HttpClient, "fast": FastClient}
+
+
+@pytest.fixture(params=sorted(CLIENTS), autouse=True)
+def client_type(request: pytest.FixtureRequest):
+    """Every test runs once per client implementation: both must classify alike."""
+    global Client
+    Client = CLIENTS[request.param]
+    yield request.param
+    Client = HttpClient
+
+
+Client = HttpClient
+
+
 async def with_server(fn, mode: str = "normal"):
     srv = Server()
     srv.mode = mode
@@ -63,7 +78,7 @@ async def with_server(fn, mode: str = "normal"):
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     try:
-        async with HttpClient([f"http://127.0.0.1:{port}"]) as client:
+        async with Client([f"http://127.0.0.1:{port}"]) as client:
             return await fn(client), srv
     finally:
         await runner.cleanup()
@@ -157,9 +172,29 @@ def test_connection_refused_is_a_fail_even_for_writes():
         port = s.getsockname()[1]  # bound but not listening: connections are refused
 
         async def fn():
-            async with HttpClient([f"http://127.0.0.1:{port}"]) as c:
+            async with Client([f"http://127.0.0.1:{port}"]) as c:
                 c.tokens[1] = "t"
                 return await c.invoke(0, "scan", Scan("s", 1, 1), "g1", 1.0)
 
         r = asyncio.run(fn())
     assert r.outcome == "fail" and r.error.startswith("connect")
+
+
+def test_fast_client_reuses_keep_alive_connections(client_type):
+    if client_type != "fast":
+        pytest.skip("FastClient's pool")
+
+    async def fn(c: FastClient):
+        for i in range(5):
+            assert (await c.invoke(0, "show_code", ShowCode(i + 1), "p", 1.0)).outcome == "ok"
+        sequential = len(c._all)
+        rs = await asyncio.gather(*(c.invoke(0, "lookup", Lookup(i), "p", 1.0) for i in range(8)))
+        return sequential, len(c._all), [r.outcome for r in rs]
+
+    (sequential, concurrent, outcomes), _ = go(fn)
+    assert sequential == 1 and 1 <= concurrent <= 8 and outcomes == ["ok"] * 8
+
+
+def test_fast_client_rejects_non_http_targets():
+    with pytest.raises(ValueError, match="not an http://host:port URL"):
+        FastClient(["https://127.0.0.1:1"])
