@@ -490,13 +490,14 @@ def _param(node: Node, default: Any, reference_overrides: bool) -> Any:
             from reference_system.settings import SettingsError, known_keys, parse_overrides
 
             for k, v in node.items():
+                if k not in known_keys():
+                    raise ConfigError(
+                        v.source, v.path, k, f"one of {known_keys()}", "unknown setting"
+                    )
                 try:
                     parse_overrides(json.dumps({k: v.value}))
                 except SettingsError as e:
-                    expected = (
-                        f"one of {known_keys()}" if k not in known_keys() else "a valid setting"
-                    )
-                    raise v.fail(expected, str(e).split("; ")[-1]) from None
+                    raise v.fail("a valid value", str(e).split("; ")[-1]) from None
         return dict(value)
     if isinstance(default, list):
         return [e.value for e in node.elements()]
@@ -583,8 +584,10 @@ def _rate(node: Node, duration: float) -> tuple[RateStep, ...]:
                 raise pn.fail("a phase name used by consecutive entries only")
             seen_phases.add(phase)
         if steps and steps[-1].over is not None and at - steps[-1].at < steps[-1].over:
-            raise at_node.fail(
-                f"a time after the previous ramp ends ({steps[-1].at + steps[-1].over:g}s)"
+            raise (
+                elements[i - 1]
+                .key("over")
+                .fail(f"at most {at - steps[-1].at:g}s: the next phase starts at {at:g}s")
             )
         steps.append(RateStep(at, rate, over, phase))
     return tuple(steps)
