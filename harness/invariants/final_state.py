@@ -44,6 +44,33 @@ class FaultRecord:
     evidence: str = ""
     target: str = ""
 
+    @classmethod
+    def from_evidence(
+        cls,
+        name: str,
+        inject: Any,
+        heal: Any = None,
+        *,
+        t0: float,
+        kind: str = "",
+        target: str = "",
+    ) -> FaultRecord:
+        """From the fault layer's inject (and heal) `Evidence`; `t0` is the run start (monotonic).
+
+        The fault took effect when its injection did and, if it was healed, so did its heal.
+        """
+        took = bool(inject.took_effect) and (heal is None or bool(heal.took_effect))
+        accounts = [e.summary().replace("\n", "; ") for e in (inject, heal) if e is not None]
+        return cls(
+            name=name,
+            kind=kind,
+            start=inject.actuated - t0,
+            end=None if heal is None else heal.actuated - t0,
+            took_effect=took,
+            evidence=" | ".join(accounts),
+            target=target,
+        )
+
 
 @dataclass(frozen=True)
 class FinalState:

@@ -1,0 +1,125 @@
+"""No lost scans, no false green, faults took effect: each passes and fails on constructed
+histories and final states."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from test_invariants_fakes import ingest, scan, show
+
+from harness.invariants import (
+    FaultRecord,
+    FinalState,
+    faults_took_effect,
+    no_false_green,
+    no_lost_scans,
+)
+
+# --------------------------------------------------------------------------- no lost scans
+
+
+def test_acknowledged_scans_stored_once_pass() -> None:
+    h = [scan(1, "a"), scan(2, "b"), scan(3, "c", "info"), scan(4, "d", "info")]
+    h += [scan(5, "e", "fail", error="http 503")]
+    fs = FinalState(scans={"a": 1, "b": 1, "c": 1})
+    v = no_lost_scans.check(h, fs, no_lost_scans.Spec())
+    assert v.valid is True
+    assert v.figures["acknowledged"] == 2 and v.figures["recovered"] == 1
+    assert v.figures["unknown_absent"] == 1 and v.figures["lost"] == 0
+
+
+def test_a_lost_acknowledged_scan_fails() -> None:
+    h = [scan(1, "a"), scan(2, "b")]
+    v = no_lost_scans.check(h, FinalState(scans={"a": 1}), no_lost_scans.Spec())
+    assert v.valid is False and v.figures["lost"] == 1 and "lost: b" in v.evidence
+
+
+def test_a_duplicated_scan_fails() -> None:
+    h = [scan(1, "a", "info"), scan(2, "a", cause="retry"), scan(3, "b")]
+    v = no_lost_scans.check(h, FinalState(scans={"a": 2, "b": 1}), no_lost_scans.Spec())
+    assert v.valid is False and v.figures["duplicated"] == 1 and "duplicated: a x2" in v.evidence
+
+
+def test_a_retried_scan_acknowledged_later_counts_once() -> None:
+    h = [scan(1, "a", "info", error="timeout"), scan(2, "a", cause="retry")]
+    v = no_lost_scans.check(h, FinalState(scans={"a": 1}), no_lost_scans.Spec())
+    assert v.valid is True and v.figures["acknowledged"] == 1 and v.figures["recovered"] == 0
+
+
+def test_scans_not_read_or_none_acknowledged_is_unknown() -> None:
+    h = [scan(1, "a")]
+    assert no_lost_scans.check(h, FinalState(scans=None), no_lost_scans.Spec()).valid is None
+    h = [scan(1, "a", "fail")]
+    assert no_lost_scans.check(h, FinalState(scans={}), no_lost_scans.Spec()).valid is None
+
+
+# --------------------------------------------------------------------------- no false green
+
+
+def test_green_after_an_acknowledged_red_fails() -> None:
+    h = [
+        ingest(1.0, (7, "positive"), (8, "negative")),  # acknowledged at 1.05
+        show(1.02, 7, "green"),  # sent before the acknowledgement: allowed
+        show(2.0, 7, "red"),
+        show(3.0, 7, "green"),  # false green
+        show(3.0, 8, "green"),  # negative: fine
+    ]
+    v = no_false_green.check(h, FinalState(), no_false_green.Spec())
+    assert v.valid is False and v.figures["false_greens"] == 1
+    assert v.figures["reads_checked"] == 2
+    assert "person 7" in v.evidence[0] and "returned green" in v.evidence[0]
+
+
+def test_red_after_red_passes_and_grace_is_real_time() -> None:
+    h = [ingest(1.0, (7, "positive")), show(1.06, 7, "green"), show(2.0, 7, "red")]
+    assert no_false_green.check(h, FinalState(), no_false_green.Spec()).valid is False
+    v = no_false_green.check(h, FinalState(), no_false_green.Spec(grace_ms=20))
+    assert v.valid is True and v.figures["reads_checked"] == 1
+
+
+def test_an_unacknowledged_ingest_makes_nobody_red() -> None:
+    h = [ingest(1.0, (7, "positive"), outcome="info"), show(2.0, 7, "green")]
+    v = no_false_green.check(h, FinalState(), no_false_green.Spec())
+    assert v.valid is None and v.figures["acknowledged_reds"] == 0
+    assert no_false_green.check(h, FinalState(), no_false_green.Spec(min_reads=0)).valid is True
+
+
+def test_reads_without_a_colour_are_counted_not_checked() -> None:
+    h = [ingest(1.0, (7, "positive")), show(2.0, 7, None), show(3.0, 7, "green", "fail")]
+    v = no_false_green.check(h, FinalState(), no_false_green.Spec())
+    assert v.valid is None and v.figures["reads_without_colour"] == 1
+
+
+# --------------------------------------------------------------------------- faults took effect
+
+
+def record(took: bool | None, name: str = "f") -> FaultRecord:
+    return FaultRecord(name, "latency", 1.0, 2.0, took, "probe +500 ms", "app->postgres")
+
+
+def test_every_fault_took_effect_passes() -> None:
+    fs = FinalState(faults=(record(True, "a"), record(True, "b")))
+    v = faults_took_effect.check([], fs, faults_took_effect.Spec())
+    assert v.valid is True and v.figures["took_effect"] == 2
+    assert "took effect" in v.evidence[0]
+
+
+def test_a_fault_without_effect_fails_and_unproven_is_unknown() -> None:
+    fs = FinalState(faults=(record(True, "a"), record(False, "b"), record(None, "c")))
+    v = faults_took_effect.check([], fs, faults_took_effect.Spec())
+    assert v.valid is False and "b" in v.message
+    fs = FinalState(faults=(record(True, "a"), record(None, "c")))
+    assert faults_took_effect.check([], fs, faults_took_effect.Spec()).valid is None
+    fs = FinalState(faults=None)
+    assert faults_took_effect.check([], fs, faults_took_effect.Spec()).valid is None
+
+
+def test_fault_record_from_the_fault_layers_evidence() -> None:
+    def ev(ok: bool, at: float) -> SimpleNamespace:
+        return SimpleNamespace(took_effect=ok, actuated=at, summary=lambda: f"x: {ok}\n  check")
+
+    r = FaultRecord.from_evidence("f0", ev(True, 101.0), ev(True, 103.5), t0=100.0, kind="kill")
+    assert (r.start, r.end, r.took_effect) == (1.0, 3.5, True) and "\n" not in r.evidence
+    r = FaultRecord.from_evidence("f0", ev(True, 101.0), ev(False, 103.5), t0=100.0)
+    assert r.took_effect is False
+    assert FaultRecord.from_evidence("f0", ev(True, 101.0), t0=100.0).end is None
