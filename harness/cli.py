@@ -54,7 +54,7 @@ def main() -> None:
     "--seed", default=1, show_default=True, help="seed for the data the system is seeded with"
 )
 @click.option("--no-seed", is_flag=True, help="do not run the topology's seed command")
-@click.option("--backend", default="local", show_default=True, type=click.Choice(["local"]))
+@click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "containers"]))
 def up(
     topology: Path | None,
     profile: str | None,

@@ -107,9 +107,13 @@ class LogReadable(Protocol):
 
 
 def get_backend(name: str) -> Backend:
-    """The backend called ``name`` (``local``)."""
+    """The backend called ``name`` (``local`` or ``containers``)."""
     if name == "local":
         from harness.backends.local import LocalBackend
 
         return LocalBackend()
-    raise ValueError(f"unknown backend {name!r}; expected one of ['local']")
+    if name == "containers":
+        from harness.backends.containers import ContainersBackend
+
+        return ContainersBackend()
+    raise ValueError(f"unknown backend {name!r}; expected one of ['containers', 'local']")
