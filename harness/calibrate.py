@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.client import Client, HttpClient
+from harness.client import Client, FastClient
 from harness.history import History, percentiles
 from harness.load import LoadConfig, run_load
 from harness.workload import NORMAL_DAY, ClientClass, Constant, Good, Mix, Workload, rps
@@ -344,7 +344,7 @@ async def calibrate_async(
             return hit
 
     say = log or (lambda _msg: None)
-    factory: ClientFactory = client_factory or (lambda u: HttpClient(u, keep_values=False))
+    factory: ClientFactory = client_factory or (lambda u: FastClient(u, keep_values=False))
     sc = search
     timeout = sc.timeout if sc.timeout is not None else max(2.0, 5 * slo_p99)
     run_tag = f"calibrate-{os.getpid()}-{time.time_ns()}"
