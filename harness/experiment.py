@@ -41,7 +41,12 @@ workload:
 
 faults:                             # optional: `at`, optional `for`, exactly one fault kind
   - {at: 10s, for: 5s, latency: {link: app->postgres, ms: 500, jitter_ms: 100}}
-  - {at: 18s, kill: {component: gateway-a, signal: SIGKILL}}
+  - {at: 18s, kill: {component: gateway-a, signal: SIGKILL}}   # no `for`: healed at the end
+  - {at: 20s, for: 4s, down: {link: app->redis}}
+  - {at: 22s, db_loss: postgres}    # kinds: see harness.faults (latency bandwidth slow_close
+                                    # timeout reset_peer slicer limit_data down kill crash
+                                    # pause restart db_loss); targets must exist in every
+                                    # profile the experiment runs
 
 invariants:                         # required, non-empty; each one kind with its parameters
   - availability: {op: show_code, min: 0.99, client_class: good, during: steady}
@@ -67,8 +72,9 @@ or its `id:`. See `harness.invariants` for every invariant's parameters.
 
     exp = load_experiment("experiments/morning-surge.yaml")
     for profile in exp.profiles: ...
-    schedule = exp.schedule(capacity=820.0, seed=7)
-    final = exp.final_state(capacity=820.0, scans={...}, faults=(...))
+    schedule = exp.schedule(capacity=820.0, seed=7)          # arrivals, compressed
+    with run_schedule(system, exp.fault_schedule(), t0) as nemesis: ...   # compressed too
+    final = exp.final_state(820.0, scans={...}, faults=fault_records(nemesis.report))
     verdicts = check_all(exp.invariants, history, final)
     met, why = exp.expectation(profile).judge(verdicts)
 """
@@ -79,13 +85,14 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
+from harness.faults import ScheduledFault, parse_schedule
 from harness.invariants import FaultRecord, FinalState, Invariant, Phase, Verdict
 from harness.invariants._values import parse_duration, parse_fraction
 from harness.invariants.registry import parse_invariants
@@ -121,7 +128,6 @@ __all__ = [
     "BACKENDS",
     "Expectation",
     "Experiment",
-    "FaultSpec",
     "RateStep",
     "System",
     "WorkloadSpec",
@@ -223,21 +229,6 @@ class WorkloadSpec:
 
 
 @dataclass(frozen=True)
-class FaultSpec:
-    """One scheduled fault as written: when (experiment s), for how long, which kind, what."""
-
-    at: float
-    duration: float | None
-    kind: str
-    params: Mapping[str, Any]
-    path: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.path or 'fault'}:{self.kind}"
-
-
-@dataclass(frozen=True)
 class Expectation:
     """What a profile must show: every invariant holding (`pass`), listed ones failing, or skip."""
 
@@ -276,7 +267,7 @@ class Experiment:
     path: Path
     system: System
     workload: WorkloadSpec
-    faults: tuple[FaultSpec, ...]
+    faults: tuple[ScheduledFault, ...]
     invariants: tuple[Invariant, ...]
     expect: Mapping[str, Expectation] = field(default_factory=dict)
     seed: int | None = None
@@ -300,6 +291,14 @@ class Experiment:
     def schedule(self, capacity: float | None, seed: int = 0, tag: str = "") -> Schedule:
         """The arrival schedule against capacity C, compressed as the file says."""
         return self.workload_for(seed, tag).schedule(capacity, self.workload.compression)
+
+    def fault_schedule(self) -> tuple[ScheduledFault, ...]:
+        """The faults with `at` and `for` divided by the compression (run seconds)."""
+        c = self.workload.compression
+        return tuple(
+            replace(f, at=f.at / c, duration=None if f.duration is None else f.duration / c)
+            for f in self.faults
+        )
 
     def phases(self, capacity: float | None) -> tuple[Phase, ...]:
         """Named phases in run seconds, with their peak offered rate (None if not resolvable)."""
@@ -361,7 +360,7 @@ def load_experiment(path: Path | str, *, allow_hosts: Iterable[str] = ()) -> Exp
     base = Path(root.source).resolve().parent
     system = _system(root.key("system", {}), base)
     workload = _workload(root.key("workload"))
-    faults = parse_faults(root.key("faults", []), workload.duration)
+    faults = parse_faults(root.key("faults", []), workload.duration, system)
     invariants = parse_invariants(root.key("invariants"), workload.phase_names)
     expect = _expect(root.key("expect", {}), system, invariants)
     return Experiment(
@@ -750,42 +749,38 @@ def _population(node: Node) -> Population:
 # --------------------------------------------------------------------------- faults
 
 
-def parse_faults(node: Node, duration: float) -> tuple[FaultSpec, ...]:
-    """The `faults:` list, validated as plain data (`at`, optional `for`, one kind).
+def parse_faults(node: Node, duration: float, system: System) -> tuple[ScheduledFault, ...]:
+    """The `faults:` list through the fault layer, checked against every profile's topology.
 
-    The fault layer (`harness.faults`) turns these into fault objects; when it provides
-    `parse_schedule`, this is the one function to switch over.
+    A fault must name links and components that exist under every profile the experiment
+    runs, start before the workload ends and heal (`for`) before it ends.
     """
-    out: list[FaultSpec] = []
-    for el in node.elements():
-        m = el.mapping()
-        kinds = [k for k in m if k not in ("at", "for")]
-        if len(kinds) != 1:
-            raise el.fail(
-                "'at', optional 'for', and exactly one fault kind",
-                "e.g. {at: 10s, for: 5s, latency: {link: app->postgres, ms: 500}}",
-            )
-        kind = kinds[0]
-        if not isinstance(kind, str) or not _IDENT.match(kind):
-            raise ConfigError(el.source, el.path, kind, "a fault kind like latency, kill, pause")
-        at = parse_duration(el.key("at"))
-        if at >= duration:
+    if node.value is None:
+        return ()
+    node.elements()  # a list, or a clear error
+    runs = (system.profile,) if system.profile else system.profiles_available or (None,)
+    schedule = parse_schedule(node)  # mistakes that do not depend on the topology first
+    for profile in runs:
+        topology = load_topology(system.topology, profile=profile, params=system.params)
+        try:
+            schedule = parse_schedule(node, topology)
+        except ConfigError as e:
+            if profile is None:
+                raise
+            hint = f"{e.hint}; " if e.hint else ""
+            raise ConfigError(
+                e.source, e.key, e.value, e.expected, f"{hint}under profile {profile!r}"
+            ) from None
+    for el, sf in zip(node.elements(), schedule, strict=True):
+        if sf.at >= duration:
             raise el.key("at").fail(f"a time before the workload ends ({duration:g}s)")
-        length = parse_duration(el.key("for"), positive=True) if "for" in m else None
-        if length is not None and at + length > duration:
-            raise el.key("for").fail(
-                f"at most {duration - at:g}s: heal before the workload ends, to observe recovery"
+        if sf.duration is not None and sf.at + sf.duration > duration:
+            where = el.key("for") if el.has("for") else el
+            raise where.fail(
+                f"a fault healed by {duration:g}s (for <= {duration - sf.at:g}s),"
+                " so recovery can be observed"
             )
-        params = el.key(kind)
-        value = params.value
-        if isinstance(value, dict):
-            data: Mapping[str, Any] = MappingProxyType({k: n.value for k, n in params.items()})
-        elif isinstance(value, str | int | float) and not isinstance(value, bool):
-            data = MappingProxyType({"target": value})  # shorthand: `kill: gateway-a`
-        else:
-            raise params.fail("a mapping of the fault's parameters, or a target name")
-        out.append(FaultSpec(at, length, kind, data, el.path))
-    return tuple(out)
+    return schedule
 
 
 # --------------------------------------------------------------------------- expect

@@ -21,7 +21,7 @@ false > unknown > true.
 """
 
 from harness.invariants._values import ALL, During
-from harness.invariants.final_state import FaultRecord, FinalState, Phase
+from harness.invariants.final_state import FaultRecord, FinalState, Phase, fault_records
 from harness.invariants.registry import (
     KINDS,
     Invariant,
@@ -46,6 +46,7 @@ __all__ = [
     "check_all",
     "check_one",
     "compose",
+    "fault_records",
     "guarded",
     "parse_invariants",
 ]

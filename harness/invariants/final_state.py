@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.invariants._values import During
 
-__all__ = ["FaultRecord", "FinalState", "Phase"]
+__all__ = ["FaultRecord", "FinalState", "Phase", "fault_records"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,33 @@ class FaultRecord:
             evidence=" | ".join(accounts),
             target=target,
         )
+
+
+def fault_records(report: Any) -> tuple[FaultRecord, ...]:
+    """Records from the fault layer's `ScheduleReport` (`harness.faults`), times after its t0.
+
+    A fault took effect when it was injected with proof and, once healed, its heal had
+    proof too; a fault whose time never came did not take effect.
+    """
+    out = []
+    for i, r in enumerate(report.records):
+        sf = r.scheduled
+        accounts = [e.summary().replace("\n", "; ") for e in (r.inject, r.heal) if e is not None]
+        if r.inject is None:
+            accounts.append("never injected: the run ended before its time")
+        start = r.start(report.t0)
+        out.append(
+            FaultRecord(
+                name=sf.source.rsplit(": ", 1)[-1] if sf.source else f"faults[{i}]",
+                kind=sf.fault.kind,
+                start=sf.at if start is None else start,
+                end=r.end(report.t0),
+                took_effect=bool(r.took_effect) and bool(r.healed),
+                evidence=" | ".join(accounts),
+                target=sf.fault.describe(),
+            )
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True)

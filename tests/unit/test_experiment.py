@@ -11,9 +11,11 @@ import pytest
 import yaml
 
 from harness.errors import ConfigError
-from harness.experiment import Expectation, load_experiment
+from harness.experiment import Expectation, check_loopback, load_experiment
+from harness.faults import Latency
 from harness.invariants import Verdict
 from harness.topology import REFERENCE
+from harness.validate import Node
 from harness.workload import Abuser, Buggy, Good, Impatient, Ramp, Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,11 +91,12 @@ def test_base_loads_into_typed_objects(tmp_path: Path) -> None:
     assert [s.at for s in w.rate] == [0.0, 5.0, 12.0]
     assert w.phase_names == ("steady", "surge", "recovery")
     assert [i.id for i in exp.invariants] == ["latency", "goodput", "recovers", "no_lost_scans"]
-    assert [(f.at, f.duration, f.kind) for f in exp.faults] == [
+    assert [(f.at, f.duration, f.fault.kind) for f in exp.faults] == [
         (6.0, 3.0, "latency"),
         (8.0, None, "kill"),
     ]
-    assert exp.faults[0].params["link"] == "app->postgres"
+    assert isinstance(exp.faults[0].fault, Latency) and exp.faults[0].fault.link == "app->postgres"
+    assert [(f.at, f.duration) for f in exp.fault_schedule()] == [(3.0, 1.5), (4.0, None)]
     assert exp.expectation("naive") == Expectation("fail", ("goodput",))
     assert exp.expectation("hardened") == Expectation("pass")
 
@@ -269,6 +272,17 @@ BAD: list[tuple[str, str, Any, Any, str]] = [
     ),
     ("fault after the end", "faults.1.at", "30s", "faults[1].at", "30s"),
     ("fault heals after the end", "faults.0.for", "15s", "faults[0].for", "15s"),
+    ("unknown fault kind", "faults.1", {"at": 1, "explode": {}}, "faults[1].explode", "explode"),
+    ("bad fault value", "faults.0.latency.ms", "lots", "faults[0].latency.ms", "lots"),
+    ("unknown link", "faults.0.latency.link", "app->mysql", "faults[0].latency.link", "app->mysql"),
+    # gateway-b exists under hardened (2 gateways) but not naive (1)
+    (
+        "component missing in a profile",
+        "faults.1.kill",
+        "gateway-b",
+        "faults[1].kill.component",
+        "gateway-b",
+    ),
     ("unknown profile", "system.profile", "medium", "system.profile", "medium"),
     ("unknown system key", "system.workers", 3, "system.workers", "workers"),
     ("bad param type", "system.app_workers", "two", "system.app_workers", "two"),
@@ -354,8 +368,13 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 def test_loopback_forms_are_accepted(tmp_path: Path) -> None:
     for host in ("127.0.0.1", "127.3.2.1", "localhost", "::1"):
         load_experiment(write(tmp_path, variant("system.host", host)))
-    data = variant("faults.0.latency.url", "http://[::1]:8474/")
-    assert load_experiment(write(tmp_path, data)).faults[0].params["url"] == "http://[::1]:8474/"
+    for url in ("http://[::1]:8474/", "http://localhost/x", "https://127.0.0.9:1"):
+        check_loopback(Node({"a": [{"b": url}]}, "x.yaml"))
+    for host in ("[::1]:80", "127.0.0.1:8080"):
+        check_loopback(Node({"host": host}, "x.yaml"))
+    with pytest.raises(ConfigError) as info:
+        check_loopback(Node({"a": [{"b": "postgres://db.example:5432/x"}]}, "x.yaml"))
+    assert info.value.key == "a[0].b"
 
 
 def test_allow_hosts_is_a_caller_decision(tmp_path: Path) -> None:

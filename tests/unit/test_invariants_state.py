@@ -10,6 +10,7 @@ from test_invariants_fakes import ingest, scan, show
 from harness.invariants import (
     FaultRecord,
     FinalState,
+    fault_records,
     faults_took_effect,
     no_false_green,
     no_lost_scans,
@@ -123,3 +124,34 @@ def test_fault_record_from_the_fault_layers_evidence() -> None:
     r = FaultRecord.from_evidence("f0", ev(True, 101.0), ev(False, 103.5), t0=100.0)
     assert r.took_effect is False
     assert FaultRecord.from_evidence("f0", ev(True, 101.0), t0=100.0).end is None
+
+
+def test_fault_records_from_a_schedule_report() -> None:
+    from harness.faults import Check, Evidence, Kill, Latency, ScheduledFault, ScheduleReport
+    from harness.faults import FaultRecord as Done
+
+    def ev(phase: str, at: float, ok: bool = True) -> Evidence:
+        check = Check("app-1->postgres", "slow", ok, at)
+        return Evidence("f", phase, at - 0.01, at, (check,))  # type: ignore[arg-type]
+
+    lat = ScheduledFault(5.0, Latency(link="app->postgres", latency=500), 2.0, "x.yaml: faults[0]")
+    kill = ScheduledFault(8.0, Kill(component="gateway-a"), None, "x.yaml: faults[1]")
+    late = ScheduledFault(99.0, Kill(component="app-1"), None, "x.yaml: faults[2]")
+    report = ScheduleReport(
+        100.0,
+        (
+            Done(lat, ev("inject", 105.0), ev("heal", 107.0)),
+            Done(kill, ev("inject", 108.0), ev("heal", 110.0, ok=False), True),
+            Done(late, None, None),
+        ),
+    )
+    records = fault_records(report)
+    assert [(r.name, r.kind, r.start, r.end) for r in records] == [
+        ("faults[0]", "latency", 5.0, 7.0),
+        ("faults[1]", "kill", 8.0, 10.0),
+        ("faults[2]", "kill", 99.0, None),
+    ]
+    assert [r.took_effect for r in records] == [True, False, False]
+    assert "never injected" in records[2].evidence
+    v = faults_took_effect.check([], FinalState(faults=records), faults_took_effect.Spec())
+    assert v.valid is False and v.figures["no_effect"] == 2
