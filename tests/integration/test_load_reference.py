@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.client import HttpClient
+from harness.client import FastClient, HttpClient
 from harness.history import History, HistoryWriter, load
 from harness.load import LoadConfig, LoadResult, run_load
 from harness.workload import ClientClass, Constant, Good, Impatient, Mix, Scan, Workload, rps
@@ -20,27 +20,34 @@ pytestmark = pytest.mark.integration
 RATE = 40.0  # requests/s: far below the capacity of either profile
 SECONDS = 4.0
 MIX = Mix(show_code=0.55, scan=0.25, lookup=0.10, ingest=0.10)  # every op shows up
-CLIENTS = (
+POPULATION = (
     ClientClass("good", 0.8, Good(timeout=3.0)),
     ClientClass("impatient", 0.2, Impatient(patience=(3.0, 5.0))),
 )
 
 
-def run(urls: list[str], tag: str, history: History | HistoryWriter) -> LoadResult:
-    workload = Workload(Constant(rps(RATE), SECONDS), MIX, CLIENTS, seed=7, tag=tag)
+TRANSPORTS = {"aiohttp": HttpClient, "fast": FastClient}
+
+
+def run(
+    urls: list[str], tag: str, history: History | HistoryWriter, client: str = "fast"
+) -> LoadResult:
+    workload = Workload(Constant(rps(RATE), SECONDS), MIX, POPULATION, seed=7, tag=tag)
     config = LoadConfig(targets=len(urls), drain=10.0, max_ops=5_000)
 
     async def go() -> LoadResult:
-        async with HttpClient(urls) as client:
-            return await run_load(workload.schedule().arrivals(), client, history, config)
+        async with TRANSPORTS[client](urls) as c:
+            return await run_load(workload.schedule().arrivals(), c, history, config)
 
     return asyncio.run(go())
 
 
-def test_history_counts_add_up(reference_stack, tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", sorted(TRANSPORTS))
+def test_history_counts_add_up(reference_stack, tmp_path: Path, client: str) -> None:
     path = tmp_path / "history.jsonl"
+    tag = f"counts-{reference_stack.profile}-{client}"
     with HistoryWriter(path) as writer:
-        result = run(reference_stack.gateway_urls, f"counts-{reference_stack.profile}", writer)
+        result = run(reference_stack.gateway_urls, tag, writer, client)
     ops = load(path)
 
     # Every invoked op has exactly one completion, and the tallies agree with the history.
@@ -60,7 +67,7 @@ def test_history_counts_add_up(reference_stack, tmp_path: Path) -> None:
     # At a low rate every operation succeeds, each of the four kinds included.
     outcomes = Counter((op.op, op.outcome) for op in ops)
     failed = [op for op in ops if op.outcome != "ok"][:5]
-    assert not failed, f"{reference_stack.profile}: {outcomes}; e.g. {failed}"
+    assert not failed, f"{reference_stack.profile}, {client}: {outcomes}; e.g. {failed}"
     for name in ("show_code", "scan", "lookup", "ingest"):
         assert outcomes[(name, "ok")] > 0, f"no successful {name} in {outcomes}"
     assert all(op.status == 200 for op in ops)
