@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from harness.history import Op
 
-__all__ = ["Request", "elapsed", "requests", "select", "spans"]
+__all__ = ["Request", "between", "elapsed", "requests", "select", "spans"]
 
 
 def elapsed(op: Op) -> float:
@@ -79,3 +80,8 @@ def spans(start: float, end: float, width: float) -> Iterator[tuple[float, float
             return
         yield a, min(end, a + width)
         k += 1
+
+
+def between(times: Sequence[float], a: float, b: float) -> slice:
+    """The slice of sorted `times` that falls in [a, b)."""
+    return slice(bisect.bisect_left(times, a), bisect.bisect_left(times, b))

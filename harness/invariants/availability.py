@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.history import Op
-from harness.invariants._ops import requests, select, spans
+from harness.invariants._ops import between, requests, select, spans
 from harness.invariants._values import (
     ALL,
     During,
@@ -75,7 +75,7 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
         items = [(r.root.intended, r.ok) for r in requests(ops)]
     else:
         items = [(o.intended, o.outcome == "ok") for o in ops]
-    items = [(t, ok) for t, ok in items if start <= t < end]
+    items = sorted((t, ok) for t, ok in items if start <= t < end)
     what = f"{spec.unit} of {','.join(spec.op) if spec.op else 'every op'} during {spec.during}"
     if not items:
         return Verdict(NAME, None, {"total": 0}, f"no {what}: nothing to judge")
@@ -95,8 +95,9 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
         width = final_state.scaled(spec.window)
         last = max(t for t, _ in items)
         counted, below, run, longest, worst = 0, 0, 0, 0, 1.0
+        times = [t for t, _ in items]
         for a, b in spans(start, min(end, last + width), width):
-            win = [ok for t, ok in items if a <= t < b]
+            win = [ok for _, ok in items[between(times, a, b)]]
             if len(win) < spec.min_ops:
                 run = 0
                 continue

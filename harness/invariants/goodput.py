@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.history import Op
-from harness.invariants._ops import elapsed, select, spans
+from harness.invariants._ops import between, elapsed, select, spans
 from harness.invariants._values import (
     ALL,
     During,
@@ -71,11 +71,11 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
     if length <= 0:
         return Verdict(NAME, None, {}, f"{spec.during} has no length")
     chosen = select(ops, op=spec.op, client_class=spec.client_class)
-    good = [
+    good = sorted(
         o.completed
         for o in chosen
         if o.outcome == "ok" and (spec.within_ms is None or elapsed(o) * 1000.0 <= spec.within_ms)
-    ]
+    )
     n = sum(start <= t < end for t in good)
     offered = sum(start <= o.intended < end and o.cause == "first" for o in chosen)
     fraction = n / length / capacity
@@ -99,7 +99,8 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
         for a, b in spans(start, end, width):
             if b - a < width * 0.999:
                 continue  # a partial window at the end says little about a rate
-            f = sum(a <= t < b for t in good) / width / capacity
+            sl = between(good, a, b)
+            f = (sl.stop - sl.start) / width / capacity
             worst = f if worst is None else min(worst, f)
             if f < bound and len(evidence) < 10:
                 evidence.append(f"{a:.2f}s..{b:.2f}s: {f:.3f} C")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.history import Op
-from harness.invariants._ops import elapsed, select, spans
+from harness.invariants._ops import between, elapsed, select, spans
 from harness.invariants._values import (
     parse_duration,
     parse_fraction,
@@ -115,7 +115,7 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
     ops = select(
         history, op=spec.op, client_class=spec.client_class, first_only=spec.attempts == "first"
     )
-    after = [o for o in ops if o.intended >= t]
+    after = sorted((o for o in ops if o.intended >= t), key=lambda o: o.intended)
     if not after:
         return Verdict(
             NAME, None, {"trigger_end_s": t}, "no operations after the trigger: extend the workload"
@@ -124,8 +124,9 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
     end = max(o.intended for o in after) + 1e-9
     streak, recovered_at, judged = 0, None, 0
     evidence: list[str] = []
+    times = [o.intended for o in after]
     for a, b in spans(t, end, width):
-        win = [o for o in after if a <= o.intended < b]
+        win = after[between(times, a, b)]
         judged += 1
         holds = False
         line = f"{a:.2f}s: n={len(win)}"
