@@ -15,12 +15,12 @@ seed: 42                            # optional default seed (--seed wins)
 
 system:                             # optional; every key optional
   topology: reference               # 'reference' (default) or a file, relative to this one
-  profile: hardened                 # run only this profile (default: every profile of the topology)
+  # profile: hardened               # run only this profile (default: every profile of the topology)
   backend: local                    # local | containers
   host: 127.0.0.1                   # loopback only
-  app_workers: 2                    # any parameter of the topology, directly ...
+  app_workers: 2                    # any parameter of the topology (overrides the profile's) ...
   overrides: {cache: false}         # ... e.g. the reference system's single-mechanism switches
-  params: {gateways: 2}             # ... or grouped under params
+  # params: {app_workers: 2}        # ... or the same grouped under params
 
 workload:
   duration: 40s                     # required; durations: 5s, 500ms, 2m, 1h or seconds

@@ -380,3 +380,13 @@ def test_loopback_forms_are_accepted(tmp_path: Path) -> None:
 def test_allow_hosts_is_a_caller_decision(tmp_path: Path) -> None:
     path = write(tmp_path, variant("system.host", "10.0.0.7"))
     assert load_experiment(path, allow_hosts={"10.0.0.7"}).system.host == "10.0.0.7"
+
+
+def test_the_schema_in_the_module_docstring_loads(tmp_path: Path) -> None:
+    import harness.experiment as module
+
+    doc = module.__doc__ or ""
+    text = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    exp = load_experiment(write(tmp_path, text, "morning-surge.yaml"))
+    assert exp.name == "morning-surge" and len(exp.invariants) == 8
+    assert [c.name for c in exp.workload.clients] == ["impatient", "buggy", "abuser", "apps"]
