@@ -81,6 +81,7 @@ or its `id:`. See `harness.invariants` for every invariant's parameters.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -96,7 +97,7 @@ from harness.faults import ScheduledFault, parse_schedule
 from harness.invariants import FaultRecord, FinalState, Invariant, Phase, Verdict
 from harness.invariants._values import parse_duration, parse_fraction
 from harness.invariants.registry import parse_invariants
-from harness.topology import REFERENCE, load_topology
+from harness.topology import REFERENCE, Topology, load_topology
 from harness.validate import Node
 from harness.workload import (
     DEFAULT_CLIENTS,
@@ -429,6 +430,22 @@ def check_loopback(node: Node, allowed: frozenset[str] = frozenset()) -> None:
 # --------------------------------------------------------------------------- system
 
 
+@functools.lru_cache(maxsize=16)
+def _topology_file(path: str, mtime_ns: int) -> Node:
+    return Node.load(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _topology_cached(path: str, mtime_ns: int, profile: str | None, params: str) -> Topology:
+    return load_topology(path, profile=profile, params=json.loads(params))
+
+
+def _topology(path: Path, profile: str | None, params: Mapping[str, Any]) -> Topology:
+    """A loaded topology, cached by file, mtime, profile and params (the YAML parse is slow)."""
+    key = json.dumps(dict(params), sort_keys=True)
+    return _topology_cached(str(path), path.stat().st_mtime_ns, profile, key)
+
+
 def _system(node: Node, base: Path) -> System:
     node.mapping()
     topo_path = REFERENCE
@@ -439,7 +456,7 @@ def _system(node: Node, base: Path) -> System:
             topo_path = (base / text).resolve()
             if not topo_path.is_file():
                 raise t.fail("'reference' or a topology file (relative to the experiment file)")
-    raw = Node.load(topo_path)
+    raw = _topology_file(str(topo_path), topo_path.stat().st_mtime_ns)
     defaults: dict[str, Any] = dict(raw.key("params", {}).mapping())
     profiles = tuple(raw.key("profiles", {}).mapping())
     fixed = {"topology", "profile", "backend", "host", "params"}
@@ -468,7 +485,7 @@ def _system(node: Node, base: Path) -> System:
 
     for p in (profile,) if profile else profiles or (None,):
         try:
-            load_topology(topo_path, profile=p, params=params)
+            _topology(topo_path, p, params)
         except ConfigError as e:
             raise node.fail(f"parameters topology {topo_path.name} accepts", str(e)) from None
     return System(topo_path, profile, backend, host, MappingProxyType(params), profiles)  # type: ignore[arg-type]
@@ -761,7 +778,7 @@ def parse_faults(node: Node, duration: float, system: System) -> tuple[Scheduled
     runs = (system.profile,) if system.profile else system.profiles_available or (None,)
     schedule = parse_schedule(node)  # mistakes that do not depend on the topology first
     for profile in runs:
-        topology = load_topology(system.topology, profile=profile, params=system.params)
+        topology = _topology(system.topology, profile, system.params)
         try:
             schedule = parse_schedule(node, topology)
         except ConfigError as e:
