@@ -42,7 +42,16 @@ from typing import Any, Literal
 from harness.client import Client, FastClient
 from harness.history import History, percentiles
 from harness.load import LoadConfig, run_load
-from harness.workload import NORMAL_DAY, ClientClass, Constant, Good, Mix, Workload, rps
+from harness.workload import (
+    NORMAL_DAY,
+    ClientClass,
+    Constant,
+    Good,
+    Mix,
+    ShowCode,
+    Workload,
+    rps,
+)
 
 __all__ = [
     "CalibrationError",
@@ -204,12 +213,32 @@ def _store(cap: Capacity, path: Path) -> None:
 # --------------------------------------------------------------------------- the search
 
 
+async def _recovered(client: Client, targets: int, slo_p99: float, within: float) -> bool:
+    """Wait until 10 show-codes in a row on every gateway answer ok within SLO/2."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + within
+    streak = 0
+    n = 0
+    while loop.time() < end:
+        n += 1
+        t0 = loop.time()
+        r = await client.invoke(n % targets, "show_code", ShowCode(1 + n % 1000), "probe", 1.0)
+        fast = r.outcome == "ok" and loop.time() - t0 <= slo_p99 / 2
+        streak = streak + 1 if fast else 0
+        if streak >= 10 * targets:
+            return True
+        await asyncio.sleep(0.02 if fast else 0.2)
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Search:
     """How the search runs: rates in req/s, times in seconds.
 
     `timeout` is the client timeout of each request (default: max(2, 5 x SLO)); the
-    first `warmup` seconds of each step are not measured.
+    first `warmup` seconds of each step are not measured. After a failing step the
+    search waits (at most `recover` seconds) until a few show-code requests in a row
+    come back ok within half the SLO, so one overload does not spill into the next step.
     """
 
     start_rps: float = 100.0
@@ -222,6 +251,7 @@ class Search:
     max_steps: int = 12
     timeout: float | None = None
     seed: int = 1
+    recover: float = 15.0
 
     def __post_init__(self) -> None:
         if not (0 < self.precision < 1 and 0 < self.min_rps <= self.start_rps <= self.max_rps):
@@ -390,6 +420,8 @@ async def calibrate_async(
             else:
                 rate = (lo.rate + hi.rate) / 2
             await asyncio.sleep(sc.settle)
+            if not t.passed and not await _recovered(client, len(urls), slo_p99, sc.recover):
+                say(f"calibrate: not recovered {sc.recover:g} s after {t.rate:.0f}/s")
     if lo is None:
         raise CalibrationError(
             f"{profile_key}: no rate down to {steps[-1].rate:g} req/s met show-code p99"

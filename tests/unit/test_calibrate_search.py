@@ -20,7 +20,9 @@ from harness.calibrate import (
 from harness.client import Result
 from harness.workload import OpArgs
 
-FAST = Search(start_rps=100, step_seconds=0.5, warmup=0.1, settle=0.0, max_steps=7, timeout=0.5)
+FAST = Search(
+    start_rps=100, step_seconds=0.5, warmup=0.1, settle=0.0, max_steps=7, timeout=0.5, recover=2.0
+)
 SLO = 0.05
 TWO_STEPS = Search(start_rps=100, step_seconds=0.3, warmup=0.0, settle=0.0, max_steps=2)
 
@@ -109,7 +111,9 @@ def test_corrupt_cache_is_a_miss(tmp_path: Path) -> None:
 
 
 def test_no_passing_rate_is_an_error(tmp_path: Path) -> None:
-    search = Search(start_rps=40, min_rps=20, step_seconds=0.3, warmup=0.0, settle=0.0, timeout=0.5)
+    search = Search(
+        start_rps=40, min_rps=20, step_seconds=0.3, warmup=0.0, settle=0.0, timeout=0.5, recover=0.5
+    )
     with pytest.raises(CalibrationError, match="no rate down to 20"):
         calibrate(
             ["http://fake"],
