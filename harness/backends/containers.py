@@ -16,6 +16,15 @@ from a cached image of the ``data_dir.init`` result), ``${python}`` python3 and
 peers, so such arguments are rewritten to 0.0.0.0; the host only sees published loopback
 ports either way. The seed command runs on the host against the published ports.
 
+Faults act as on the local backend: toxics and links in the Toxiproxy container (its
+client, :class:`NetworkToxiproxy`, speaks host addresses), ``docker kill`` with any
+signal, pause as SIGSTOP of the container's processes, restart, data loss as removing the
+data volume (``reinit_data`` gives a fresh copy of the template), plus ``disconnect`` /
+``reconnect`` of a container from the network. Run the engine without the userland proxy
+(``dockerd --userland-proxy=false``, as ``./dev test`` does): with it, a published port
+accepts connections even when nothing listens behind it, so a link taken down does not
+look refused from the host.
+
 Containers, the network and volumes carry the labels ``harness.session`` and
 ``harness.session.dir`` (the run's session, see :mod:`harness.sessions`). Ryuk is not
 used (its image cannot be pulled everywhere): a run removes what it started, and each
