@@ -54,7 +54,7 @@ def main() -> None:
         print(
             f"capacity C ({profile}): {cap.rps:,.0f} req/s (show-code p99 {cap.p99 * 1e3:.1f} ms"
             f" <= {cap.slo_p99 * 1e3:.0f} ms; bound: {cap.bound}; {len(cap.steps)} steps"
-            f" of {args.step:g} s)"
+            f" of {args.step:g} s; load average before {cap.load_before:.2f})"
         )
     print(f"key: {next(iter(results.values())).key if results else '-'}")
 

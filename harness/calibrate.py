@@ -105,7 +105,8 @@ class Capacity:
     `bound` says what stopped the search: the system, the generator (it could not
     send on time: the first failing step would have passed measured from the actual
     send, so C is a lower bound), `max_rps`, or `max_steps` (no step failed before the
-    step budget ran out: C is a lower bound).
+    step budget ran out: C is a lower bound). `load_before` is the machine's 1-minute
+    load average when the search began: C measured on a busy shared machine is lower.
     """
 
     rps: float
@@ -115,6 +116,7 @@ class Capacity:
     steps: tuple[Trial, ...]
     slo_p99: float = 0.3
     bound: Bound = "system"
+    load_before: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,6 +131,7 @@ class Capacity:
             steps=tuple(Trial(**t) for t in d.get("steps", ())),
             slo_p99=float(d.get("slo_p99", 0.3)),
             bound=d.get("bound", "system"),
+            load_before=d.get("load_before"),
         )
 
 
@@ -378,6 +381,7 @@ async def calibrate_async(
     sc = search
     timeout = sc.timeout if sc.timeout is not None else max(2.0, 5 * slo_p99)
     run_tag = f"calibrate-{os.getpid()}-{time.time_ns()}"
+    load_before = os.getloadavg()[0]
     steps: list[Trial] = []
     lo: Trial | None = None  # highest passing step
     hi: Trial | None = None  # lowest failing step
@@ -445,6 +449,7 @@ async def calibrate_async(
         steps=tuple(steps),
         slo_p99=slo_p99,
         bound=bound,
+        load_before=load_before,
     )
     if cache:
         _store(cap, file)
