@@ -54,7 +54,9 @@ def main() -> None:
     "--seed", default=1, show_default=True, help="seed for the data the system is seeded with"
 )
 @click.option("--no-seed", is_flag=True, help="do not run the topology's seed command")
-@click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "containers"]))
+@click.option(
+    "--backend", default="local", show_default=True, type=click.Choice(["local", "containers"])
+)
 def up(
     topology: Path | None,
     profile: str | None,
@@ -101,6 +103,92 @@ def up(
     except HarnessError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def _load_experiments(paths: tuple[Path, ...]) -> list:
+    from harness.experiment import load_experiment
+
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.yaml")) if path.is_dir() else [path])
+    return [load_experiment(f) for f in files]
+
+
+@main.command("run")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--profile", type=click.Choice(["naive", "hardened"]), help="default: every profile")
+@click.option("--seed", type=int, help="default: the experiment's seed, else random (printed)")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option("--backend", type=click.Choice(["local", "containers"]), help="default: the file's")
+@click.option("--capacity", type=float, help="use this C (req/s) instead of calibrating")
+@click.option(
+    "--expectations",
+    is_flag=True,
+    help="exit 0 when every run met its experiment's expectation (naive may be expected to fail)",
+)
+def run_command(
+    paths: tuple[Path, ...],
+    profile: str | None,
+    seed: int | None,
+    runs_dir: Path,
+    backend: str | None,
+    capacity: float | None,
+    expectations: bool,
+) -> None:
+    """Run experiments; exit 0 when every invariant holds, 1 when one fails, 2 on bad input."""
+    import random
+
+    from harness.run import RunOptions, run
+
+    _terminate_on_signals()
+    try:
+        experiments = _load_experiments(paths)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    failed = False
+    try:
+        for exp in experiments:
+            for prof in [profile] if profile else exp.profiles:
+                run_seed = seed if seed is not None else exp.seed
+                if run_seed is None:
+                    run_seed = random.SystemRandom().randrange(1, 2**31)
+                options = RunOptions(
+                    profile=prof,
+                    seed=run_seed,
+                    backend=backend,
+                    runs_dir=runs_dir,
+                    capacity=capacity,
+                    progress=lambda msg: click.echo(f"# {msg}", err=True),
+                )
+                click.echo(f"# {exp.name} [{prof}] seed={run_seed}", err=True)
+                result = run(exp, options)
+                click.echo(result.summary())
+                failed |= (not result.met) if expectations else result.valid is not True
+    except KeyboardInterrupt:
+        click.echo("# interrupted; everything torn down", err=True)
+        sys.exit(130)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except HarnessError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(1 if failed else 0)
+
+
+@main.command("list")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def list_command(paths: tuple[Path, ...]) -> None:
+    """List experiments with one-line descriptions."""
+    try:
+        experiments = _load_experiments(paths or (Path("experiments"),))
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    width = max((len(e.name) for e in experiments), default=0)
+    for exp in experiments:
+        click.echo(f"{exp.name:<{width}}  {exp.description}")
 
 
 if __name__ == "__main__":

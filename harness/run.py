@@ -1,0 +1,455 @@
+"""One experiment run, start to finish: ``run(experiment, options) -> RunResult``.
+
+The lifecycle (ARCHITECTURE.md), as nested context managers so teardown always runs:
+
+1. resolve the topology for the profile; start the system (or take a reused one);
+2. seed the data from the run's seed;
+3. calibrate capacity C (cached per machine and configuration);
+4. steady-state check: a short low-rate load must meet the show-code SLO, or the run
+   aborts with its own verdict (a broken baseline says nothing about resilience);
+5. the workload and the fault schedule on one clock; the schedule heals everything on
+   exit, also on errors and Ctrl-C;
+6. drain (the app's scan spool, the database settling), then the final reads;
+7. every invariant checked and composed (false > unknown > true), judged against the
+   experiment's expectation for the profile;
+8. the journal, history and component logs written under ``runs/``; teardown.
+
+    exp = load_experiment("experiments/morning-surge.yaml")
+    result = run(exp, RunOptions(profile="hardened", seed=7))
+    print(result.summary())
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import importlib.metadata
+import json
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.backends import System, get_backend
+from harness.calibrate import Capacity, calibrate
+from harness.client import FastClient
+from harness.experiment import Experiment
+from harness.faults import run_schedule
+from harness.history import History, HistoryWriter, Op
+from harness.invariants import Verdict, check_all, compose, fault_records
+from harness.load import LoadConfig, LoadResult, Runner
+from harness.store import RunDir
+from harness.topology import Topology, load_topology
+from harness.workload import NORMAL_DAY, ClientClass, Constant, Good, Workload, rps
+
+STEADY_SECONDS = 2.0
+STEADY_FRACTION = 0.2
+STEADY_P99 = 0.3
+STEADY_AVAILABILITY = 0.99
+DRAIN_TIMEOUT = 20.0
+SCANS_QUERY = "SELECT scan_id, count(*) FROM scans GROUP BY scan_id"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run an experiment: which profile, seed, backend, and where to keep the run."""
+
+    profile: str
+    seed: int = 1
+    backend: str | None = None  # None: the experiment's (default local)
+    runs_dir: Path = Path("runs")
+    capacity: float | None = None  # None: calibrate (cached)
+    recalibrate: bool = False
+    progress: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run proved, and where its evidence is."""
+
+    experiment: str
+    profile: str
+    seed: int
+    backend: str
+    valid: bool | None  # the composed verdict
+    verdicts: tuple[Verdict, ...]
+    met: bool  # the verdicts match the experiment's expectation for this profile
+    why: str
+    expected: str
+    capacity: float | None
+    load: LoadResult | None
+    faults: tuple[Any, ...]
+    run_dir: Path
+    journal: Path
+    replay: str
+    aborted: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        head = (
+            f"{self.experiment} [{self.profile}] seed={self.seed}: "
+            f"{'as expected' if self.met else 'NOT as expected'} ({self.why})"
+        )
+        lines = [head] + [f"  {v}" for v in self.verdicts]
+        lines.append(f"  journal: {self.journal}")
+        lines.append(f"  replay:  {self.replay}")
+        return "\n".join(lines)
+
+
+def topology_for(experiment: Experiment, profile: str) -> Topology:
+    """The experiment's topology with the profile and the experiment's parameters applied."""
+    return load_topology(
+        experiment.system.topology, profile=profile, params=dict(experiment.system.params)
+    )
+
+
+def replay_command(experiment: Experiment, profile: str, seed: int, backend: str) -> str:
+    path = _display_path(experiment.path)
+    extra = "" if backend == "local" else f" --backend {backend}"
+    return f"harness run {path} --profile {profile} --seed {seed}{extra}"
+
+
+def _display_path(path: Path) -> str:
+    with contextlib.suppress(ValueError):
+        return str(path.resolve().relative_to(Path.cwd()))
+    return str(path)
+
+
+def run(experiment: Experiment, options: RunOptions, *, system: System | None = None) -> RunResult:
+    """Run ``experiment`` on ``options.profile``; ``system`` reuses an already started one."""
+    say = options.progress or (lambda _msg: None)
+    backend_name = options.backend or experiment.system.backend
+    seed = options.seed
+    topology = topology_for(experiment, options.profile)
+    run_dir = RunDir(options.runs_dir, experiment.name, options.profile)
+    run_dir.save_experiment(experiment.path)
+    timings: dict[str, float] = {}
+    clock = _Stopwatch(timings)
+    with contextlib.ExitStack() as stack:
+        with clock("start"):
+            if system is None:
+                say(f"starting {topology.name} ({options.profile}) on {backend_name}")
+                system = stack.enter_context(get_backend(backend_name).start(topology, seed=seed))
+            stack.callback(_save_logs, system, run_dir)
+        with clock("seed"):
+            say("seeding")
+            system.seed(seed)
+        with clock("calibrate"):
+            capacity = _capacity(system, topology, options, say)
+        common = dict(
+            experiment=experiment,
+            options=options,
+            backend=backend_name,
+            system=system,
+            run_dir=run_dir,
+            capacity=capacity,
+            timings=timings,
+        )
+        with clock("steady_state"):
+            broken = _steady_state(system, capacity)
+        if broken:
+            say(f"steady state broken: {broken}")
+            return _finish(**common, history=History(), load=None, report=None, aborted=broken)
+        history = History()
+        with clock("workload"):
+            say(f"workload {experiment.workload.duration / experiment.workload.compression:.0f} s")
+            load, report, runner_t0 = _workload(
+                experiment, system, capacity, seed, history, run_dir
+            )
+        with clock("drain"):
+            _drain(system)
+        return _finish(
+            **common,
+            history=history,
+            load=load,
+            report=dataclasses.replace(report, t0=runner_t0),
+            aborted=None,
+        )
+    raise AssertionError("unreachable")
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+class _Stopwatch:
+    def __init__(self, into: dict[str, float]) -> None:
+        self.into = into
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.into[name] = round(time.monotonic() - started, 3)
+
+
+def _capacity(
+    system: System, topology: Topology, options: RunOptions, say: Callable[[str], None]
+) -> float:
+    if options.capacity is not None:
+        return options.capacity
+    say("calibrating capacity C (cached per machine and configuration)")
+    cap: Capacity = calibrate(system, refresh=options.recalibrate, log=None)
+    return cap.rps
+
+
+def _good_clients() -> tuple[ClientClass, ...]:
+    return (ClientClass("good", 1.0, Good(timeout=3.0, max_retries=0)),)
+
+
+def _steady_state(system: System, capacity: float) -> str | None:
+    """Run a short low-rate load; the reason it is broken, or None when the SLO holds."""
+    workload = Workload(
+        profile=Constant(rps(max(1.0, capacity * STEADY_FRACTION)), STEADY_SECONDS),
+        mix=NORMAL_DAY,
+        clients=_good_clients(),
+        seed=0,
+        tag=f"steady-{time.time_ns()}",
+    )
+    history = History()
+
+    async def go() -> None:
+        async with FastClient(list(system.endpoints.gateways)) as client:
+            runner = Runner(client, history, LoadConfig(targets=len(system.endpoints.gateways)))
+            await runner.run(workload.schedule().arrivals())
+
+    asyncio.run(go())
+    shows = [op for op in history if op.op == "show_code"]
+    if not shows:
+        return "no show-code request was sent"
+    ok = [op for op in shows if op.outcome == "ok"]
+    availability = len(ok) / len(shows)
+    latencies = sorted(op.latency for op in ok if op.latency is not None)
+    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else 0.0
+    if availability < STEADY_AVAILABILITY or p99 > STEADY_P99:
+        return (
+            f"at {STEADY_FRACTION:g} C show-code availability {availability:.3f}"
+            f" (needs >= {STEADY_AVAILABILITY}) and p99 {p99 * 1000:.0f} ms"
+            f" (needs <= {STEADY_P99 * 1000:.0f} ms)"
+        )
+    return None
+
+
+class _Tee:
+    """The history in memory (for the checks) and on disk (for the journal)."""
+
+    def __init__(self, memory: History, disk: HistoryWriter) -> None:
+        self.memory, self.disk = memory, disk
+
+    def append(self, op: Op) -> None:
+        self.memory.append(op)
+        self.disk.append(op)
+
+
+def _workload(
+    experiment: Experiment,
+    system: System,
+    capacity: float,
+    seed: int,
+    history: History,
+    run_dir: RunDir,
+) -> tuple[LoadResult, Any, float]:
+    schedule = experiment.schedule(capacity, seed=seed, tag=f"{run_dir.path.name}")
+    gateways = list(system.endpoints.gateways)
+    duration = schedule.duration
+    config = LoadConfig(targets=len(gateways), drain=10.0, deadline=duration + 10.0)
+
+    async def go() -> tuple[LoadResult, Any, float]:
+        with HistoryWriter(run_dir.history) as disk:
+            async with FastClient(gateways) as client:
+                runner = Runner(client, _Tee(history, disk), config)
+                t0 = time.monotonic()
+                with run_schedule(system, experiment.fault_schedule(), t0) as nemesis:
+                    load = await runner.run(schedule.arrivals())
+                return load, nemesis.report, runner.t0
+
+    return asyncio.run(go())
+
+
+def _drain(system: System) -> None:
+    """Wait until every app reports an empty scan spool (reference system), bounded."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    apps = [c for c in system.endpoints.components.values() if c.probe == "http"]
+    while time.monotonic() < deadline:
+        backlog = 0
+        for app in apps:
+            try:
+                with urllib.request.urlopen(f"{app.url}/readyz", timeout=1.0) as resp:
+                    body = json.loads(resp.read() or b"{}")
+            except Exception:
+                continue
+            if isinstance(body, dict):
+                backlog += int(body.get("spool_backlog_bytes", 0) or 0)
+        if backlog == 0:
+            return
+        time.sleep(0.2)
+
+
+def _scans(system: System) -> dict[str, int] | None:
+    """scan id -> rows, read through the apps' own database link (it follows a failover)."""
+    import psycopg
+
+    links = [lk for lk in system.endpoints.links.values() if lk.target.startswith("postgres")]
+    links = [lk for lk in links if not lk.source.startswith("postgres")] or links
+    if not links:
+        return None
+    host, port = links[0].listen.rsplit(":", 1)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with psycopg.connect(
+                host=host, port=int(port), user="postgres", dbname="postgres", connect_timeout=3
+            ) as conn:
+                return {sid: int(n) for sid, n in conn.execute(SCANS_QUERY).fetchall()}
+        except psycopg.Error:
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.2)
+
+
+def _finish(
+    *,
+    experiment: Experiment,
+    options: RunOptions,
+    backend: str,
+    system: System,
+    run_dir: RunDir,
+    capacity: float,
+    timings: dict[str, float],
+    history: History,
+    load: LoadResult | None,
+    report: Any,
+    aborted: str | None,
+) -> RunResult:
+    profile, seed = options.profile, options.seed
+    expectation = experiment.expectation(profile)
+    faults = fault_records(report) if report is not None else ()
+    if aborted:
+        verdicts: tuple[Verdict, ...] = (
+            Verdict("steady_state", False, message=f"aborted before any fault: {aborted}"),
+        )
+        met, why = False, f"steady state broken before any fault: {aborted}"
+    else:
+        final = experiment.final_state(
+            capacity, faults=faults, scans=_scans(system), t0=load.wall_start if load else 0.0
+        )
+        verdicts = tuple(check_all(experiment.invariants, list(history), final))
+        met, why = expectation.judge(verdicts)
+    replay = replay_command(experiment, profile, seed, backend)
+    valid = compose(verdicts).valid
+    journal = {
+        "experiment": {
+            "name": experiment.name,
+            "description": experiment.description,
+            "path": str(experiment.path),
+            "copy": "experiment.yaml",
+        },
+        "profile": profile,
+        "seed": seed,
+        "backend": backend,
+        "versions": versions(system),
+        "topology": {
+            "name": system.topology.name,
+            "params": dict(system.topology.params),
+            "components": system.endpoints.components,
+            "links": system.endpoints.links,
+            "gateways": system.endpoints.gateways,
+            "toxiproxy": system.endpoints.toxiproxy,
+        },
+        "capacity_rps": capacity,
+        "workload": {
+            "duration_s": experiment.workload.duration / experiment.workload.compression,
+            "compression": experiment.workload.compression,
+            "phases": experiment.phases(capacity),
+        },
+        "load": load,
+        "faults": report.to_json() if report is not None else [],
+        "fault_records": faults,
+        "verdicts": [
+            {
+                "name": v.name,
+                "outcome": v.outcome,
+                "valid": v.valid,
+                "message": v.message,
+                "figures": v.figures,
+                "evidence": v.evidence,
+            }
+            for v in verdicts
+        ],
+        "valid": valid,
+        "expected": str(expectation),
+        "met": met,
+        "why": why,
+        "aborted": aborted,
+        "timings_s": timings,
+        "history": run_dir.history.name,
+        "logs": "logs/",
+        "replay": replay,
+    }
+    journal_path = run_dir.write_journal(journal)
+    return RunResult(
+        experiment=experiment.name,
+        profile=profile,
+        seed=seed,
+        backend=backend,
+        valid=valid,
+        verdicts=verdicts,
+        met=met,
+        why=why,
+        expected=str(expectation),
+        capacity=capacity,
+        load=load,
+        faults=faults,
+        run_dir=run_dir.path,
+        journal=journal_path,
+        replay=replay,
+        aborted=aborted,
+        timings=timings,
+    )
+
+
+def _save_logs(system: System, run_dir: RunDir) -> None:
+    logs = getattr(system, "logs", None)
+    if logs is None:
+        return
+    names = [*system.endpoints.components, "toxiproxy"]
+    with contextlib.suppress(Exception):
+        run_dir.save_logs({name: logs(name, 200) for name in names})
+
+
+@functools.cache
+def _binary_versions() -> dict[str, str]:
+    from harness.tools import find_binary
+
+    out = {}
+    for name, args in (
+        ("postgres", ["--version"]),
+        ("redis-server", ["--version"]),
+        ("nginx", ["-v"]),
+    ):
+        try:
+            res = subprocess.run(
+                [find_binary(name), *args], capture_output=True, text=True, timeout=5
+            )
+            out[name] = (res.stdout or res.stderr).strip().splitlines()[0]
+        except Exception as exc:  # a missing binary is reported, not fatal
+            out[name] = f"unknown ({exc})"
+    return out
+
+
+def versions(system: System) -> dict[str, str]:
+    """Versions of the harness and of every real part, for the journal."""
+    try:
+        harness = importlib.metadata.version("xian-chaos-harness")
+    except importlib.metadata.PackageNotFoundError:
+        harness = "unknown"
+    out = {"harness": harness, **_binary_versions()}
+    with contextlib.suppress(Exception):
+        out["toxiproxy"] = system.toxiproxy.version()
+    return out
