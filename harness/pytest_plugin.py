@@ -1,12 +1,22 @@
 """The harness's pytest plugin (registered through the ``pytest11`` entry point).
 
-Adds the options ``--backend``, ``--profile``, ``--seed N|last`` and ``--runs-dir``,
-prints the seed in the header (``--seed last`` replays the previous session's), and
-gives tests a running system::
+- Collects ``experiments/*.yaml`` (any YAML file with ``invariants:`` and ``workload:``
+  under a directory named ``experiments``, or any such file given on the command line)
+  as test items, one per profile: ``experiments/db-loss.yaml::hardened``. An item
+  passes when the run's verdicts match the experiment's expectation for that profile;
+  a failure reads like a report (invariants, figures, fault timeline, journal, replay).
+- Options ``--backend``, ``--profile naive|hardened|both``, ``--seed N|last`` (printed
+  in the header; ``last`` replays the previous session's) and ``--runs-dir``; the
+  ``chaos``, ``integration`` and ``containers`` markers.
+- Fixtures for experiments written in Python::
 
     def test_gateway_answers(start_system):
         system = start_system(load_topology(profile="hardened"))
         ...  # torn down when the test ends, also on failure or Ctrl-C
+
+    def test_my_experiment(run_experiment):
+        result = run_experiment("experiments/db-loss.yaml", profile="hardened")
+        assert result.met, result.summary()
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +101,146 @@ def start_system(harness_backend: Backend, harness_seed: int) -> Iterator[Callab
             )
 
         yield start
+
+
+@pytest.fixture
+def run_experiment(request: pytest.FixtureRequest, harness_seed: int) -> Callable[..., Any]:
+    """Run an experiment file (or a loaded Experiment) on a profile; returns the RunResult."""
+    from harness.experiment import Experiment, load_experiment
+    from harness.run import RunOptions, run
+
+    config = request.config
+
+    def go(experiment: str | Path | Experiment, profile: str = "hardened", **options: Any) -> Any:
+        exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+        opts = RunOptions(
+            profile=profile,
+            seed=options.pop("seed", harness_seed),
+            backend=options.pop("backend", config.getoption("--backend")),
+            runs_dir=Path(options.pop("runs_dir", config.getoption("--runs-dir"))),
+            **options,
+        )
+        return run(exp, opts)
+
+    return go
+
+
+# --- experiments as test items --------------------------------------------------------------
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    given = any(Path(a.split("::")[0]).resolve() == file_path for a in parent.config.args)
+    if not given and file_path.parent.name != "experiments":
+        return None
+    return ExperimentFile.from_parent(parent, path=file_path)
+
+
+class ExperimentFile(pytest.File):
+    """An experiment file: one item per profile it runs on."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from harness.errors import ConfigError
+        from harness.experiment import load_experiment
+
+        try:
+            experiment = load_experiment(self.path)
+        except ConfigError as exc:
+            yield BrokenExperiment.from_parent(self, name="load", error=exc)
+            return
+        wanted = self.config.getoption("--profile")
+        for profile in experiment.profiles:
+            if wanted not in ("both", profile):
+                continue
+            if experiment.expectation(profile).outcome == "skip":
+                continue
+            item = ExperimentItem.from_parent(
+                self, name=profile, experiment=experiment, profile=profile
+            )
+            item.add_marker(pytest.mark.chaos)
+            item.add_marker(pytest.mark.integration)
+            yield item
+
+
+class ExperimentFailed(Exception):
+    """The run's verdicts did not match the experiment's expectation."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result.why)
+        self.result = result
+
+
+class ExperimentItem(pytest.Item):
+    """One experiment on one profile."""
+
+    def __init__(self, *, experiment: Any, profile: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.experiment, self.profile = experiment, profile
+
+    def runtest(self) -> None:
+        from harness.run import RunOptions, run
+
+        seed = self.config.harness_seed  # type: ignore[attr-defined]
+        options = RunOptions(
+            profile=self.profile,
+            seed=seed,
+            backend=None
+            if self.config.getoption("--backend") == "local"
+            else self.config.getoption("--backend"),
+            runs_dir=Path(self.config.getoption("--runs-dir")),
+        )
+        result = run(self.experiment, options)
+        self.user_properties.append(("journal", str(result.journal)))
+        self.user_properties.append(("verdict", "met" if result.met else "not met"))
+        if not result.met:
+            raise ExperimentFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ExperimentFailed):
+            return _report(excinfo.value.result)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"experiment {self.experiment.name} [{self.profile}]"
+
+
+class BrokenExperiment(pytest.Item):
+    """An experiment file that does not load: its ConfigError is the failure."""
+
+    def __init__(self, *, error: Exception, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        return str(excinfo.value)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"experiment file {self.path.name}"
+
+
+def _report(result: Any) -> str:
+    lines = [
+        f"experiment {result.experiment} on {result.profile}: expected {result.expected}",
+        f"  {result.why}",
+        "",
+        "invariants:",
+    ]
+    for v in result.verdicts:
+        lines.append(f"  [{v.outcome.upper():7}] {v}")
+    if result.faults:
+        lines += ["", "fault timeline (run seconds):"]
+        for f in result.faults:
+            end = "never healed" if f.end is None else f"{f.end:.2f}s"
+            lines.append(f"  {f.start:6.2f}s - {end}: {f.target} (took effect: {f.took_effect})")
+    if result.capacity:
+        lines.append(f"\ncapacity C = {result.capacity:.0f} req/s")
+    lines += [
+        f"journal: {result.journal}",
+        f"replay:  {result.replay}",
+        f"     or: pytest {result.replay.split()[2]}::{result.profile} --seed {result.seed}",
+    ]
+    return "\n".join(lines)
