@@ -1,6 +1,8 @@
 """Cache: the Redis code cache, ordered with ingest by per-person versions.
 
-An entry is ``version|colour|asof_iso|asof_unix|last_iso|last_result|cached_at``. Every
+An entry is ``person|version|colour|asof_iso|asof_unix|last_iso|last_result|cached_at``;
+the person id in the value is checked on every read, so a reply that does not belong to
+the key asked for (a desynchronised connection) is never served. Every
 write goes through one Lua script that refuses to replace a newer version, and ingest
 also raises a per-person *floor* (``codev:<id>``, no expiry) to the version it committed.
 A show-code that read the DB before an ingest and writes afterwards therefore cannot put
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 from dataclasses import dataclass
 
@@ -27,7 +30,7 @@ local floor = tonumber(redis.call('GET', KEYS[2]) or '-1')
 if v < floor then return 0 end
 local cur = redis.call('GET', KEYS[1])
 if cur then
-  local cv = tonumber(string.match(cur, '^(%d+)|'))
+  local cv = tonumber(string.match(cur, '^%d+|(%d+)|'))
   if cv and cv > v then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
@@ -52,13 +55,16 @@ class CodeEntry:
 
     def encode(self) -> bytes:
         return (
-            f"{self.version}|{self.colour}|{self.status_asof}|{self.status_asof_unix}|"
+            f"{self.person_id}|{self.version}|{self.colour}|{self.status_asof}|{self.status_asof_unix}|"
             f"{self.last_test_at}|{self.last_result}|{self.cached_at:.3f}"
         ).encode()
 
     @staticmethod
     def decode(person_id: int, raw: bytes) -> CodeEntry:
-        v, colour, asof, asof_unix, last_at, last_result, cached = raw.decode().split("|")
+        """Parse a cached value; ValueError if malformed or for another person."""
+        pid, v, colour, asof, asof_unix, last_at, last_result, cached = raw.decode().split("|")
+        if int(pid) != person_id:
+            raise ValueError(f"cached value is for person {pid}, not {person_id}")
         return CodeEntry(
             person_id, int(v), colour, asof, int(asof_unix), last_at, last_result, float(cached)
         )
@@ -107,10 +113,14 @@ class CodeCache:
             raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
         if raw is None:
             return None
+        if not isinstance(raw, bytes):
+            self.client.reset(f"GET {entry_key(person_id)} got a non-string reply")
+            raise Unavailable("cache reply did not match its request; connection reset")
         try:
             return CodeEntry.decode(person_id, raw)
-        except ValueError:
-            return None
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.client.reset(f"GET {entry_key(person_id)}: {exc}")
+            raise Unavailable(f"cache reply did not match its request ({exc})") from exc
 
     async def fill(self, entry: CodeEntry, deadline: float | None = None) -> bool:
         """Cache what a reader got from the DB, unless something newer is (or was) there."""
@@ -126,6 +136,9 @@ class CodeCache:
                     done = await self.client.execute("EVAL", _GUARDED_SET, *args)
         except (RedisError, OSError, TimeoutError) as exc:
             raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
+        if done not in (0, 1):
+            self.client.reset(f"cache fill got {done!r}, expected 0 or 1")
+            raise Unavailable("cache reply did not match its request; connection reset")
         return bool(done)
 
     async def publish(self, entries: list[CodeEntry], timeout_s: float | None) -> None:
@@ -135,11 +148,17 @@ class CodeCache:
         """
         try:
             async with asyncio.timeout(timeout_s):
+                # The trailing ECHO proves the replies line up with these commands.
+                nonce = os.urandom(8).hex().encode()
                 commands: list[tuple[object, ...]] = [("SCRIPT", "LOAD", _GUARDED_SET)]
                 commands += [
                     ("EVALSHA", _GUARDED_SET_SHA, *self._script_args(e, "1")) for e in entries
                 ]
+                commands.append(("ECHO", nonce))
                 replies = await self.client.pipeline(commands)
+            if replies[-1] != nonce:
+                self.client.reset("cache publish replies out of step")
+                raise RedisError("cache replies did not match the requests; connection reset")
             errors = [r for r in replies if isinstance(r, ReplyError)]
             if errors:
                 raise errors[0]

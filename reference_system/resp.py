@@ -3,8 +3,12 @@
 Every command is written at once and its reply matched in FIFO order (hiredis parses), so
 concurrent requests share one socket without a pool; a command that times out simply
 abandons its slot (the late reply is discarded). The connection is opened lazily,
-re-opened after it breaks, and aborted when the oldest reply is overdue by ``stall_s``
-(a blackholed link), so a dead Redis costs each caller at most its own timeout.
+re-opened after it breaks, and aborted when replies are owed but nothing has arrived for
+``stall_s`` (a blackholed link), so a dead Redis costs each caller at most its own timeout.
+
+A link that silently *drops* bytes (e.g. a Toxiproxy ``timeout`` toxic) and then recovers
+leaves replies shifted against requests; RESP cannot detect that by itself, so callers
+check that replies belong to their request (see cache.py) and call :meth:`Redis.reset`.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ class _Protocol(asyncio.Protocol):
         self.waiters: deque[tuple[asyncio.Future[Any], float]] = deque()
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.last_rx = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
         self.reader.feed(data)
         waiters = self.waiters
         while True:
@@ -74,11 +80,12 @@ class _Protocol(asyncio.Protocol):
         self.transport.write(payload)
         return futs
 
-    def oldest_age(self) -> float:
-        for fut, sent in self.waiters:
-            if not fut.done():
-                return time.monotonic() - sent
-        return 0.0
+    def stalled(self, stall_s: float) -> bool:
+        """Replies are owed (even to callers who gave up) and nothing arrived for stall_s."""
+        if not self.waiters:
+            return False
+        now = time.monotonic()
+        return now - self.waiters[0][1] > stall_s and now - self.last_rx > stall_s
 
     def abort(self, err: RedisError) -> None:
         if self.transport is not None:
@@ -137,7 +144,7 @@ class Redis:
         try:
             return await fut
         except asyncio.CancelledError:
-            if proto.oldest_age() > self.stall_s:
+            if proto.stalled(self.stall_s):
                 proto.abort(RedisError("redis stalled: replies overdue"))
             raise
 
@@ -149,7 +156,7 @@ class Redis:
         try:
             await asyncio.gather(*futs, return_exceptions=True)
         except asyncio.CancelledError:
-            if proto.oldest_age() > self.stall_s:
+            if proto.stalled(self.stall_s):
                 proto.abort(RedisError("redis stalled: replies overdue"))
             raise
         out: list[Any] = []
@@ -159,6 +166,12 @@ class Redis:
                 raise exc
             out.append(exc if exc is not None else f.result())
         return out
+
+    def reset(self, reason: str) -> None:
+        """Drop the connection (e.g. a reply did not match its request); reconnect later."""
+        if self._proto is not None:
+            self._proto.abort(RedisError(reason))
+        self._proto = None
 
     async def close(self) -> None:
         if self._proto is not None and self._proto.transport is not None:
