@@ -2,9 +2,11 @@
 
 Starts its own nginx on a free 127.0.0.1 port below 32768 serving a static 200, then
 measures (a) the highest open-loop rate one runner process sustains with
-p99(sent - intended) <= 5 ms and nothing never-sent, next to `wrk` on the same target,
-with the runner's CPU time per request; (b) schedule accuracy at a fixed 1,000 req/s
-for 10 s. Loopback only, bounded in time; nginx is stopped in a `finally`.
+p99(sent - intended) <= 5 ms and nothing never-sent (rates tried in order, up to
+`--attempts` trials each; the search stops at the first rate no trial passes), next
+to `wrk` on the same target, with the runner's CPU time per request; (b) schedule
+accuracy at a fixed 1,000 req/s for 10 s. Loopback only, bounded in time; nginx is
+stopped in a `finally`.
 
     .venv/bin/python bench/bench_load.py [--quick]
 """
@@ -181,6 +183,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="shorter trials")
     ap.add_argument("--rates", default="4000,6000,8000,10000,12000,14000,16000")
     ap.add_argument("--client", choices=sorted(CLIENTS), default="fast")
+    ap.add_argument(
+        "--attempts",
+        type=int,
+        default=2,
+        help="trials per rate; a rate passes if one does (other tenants cause stalls)",
+    )
     args = ap.parse_args()
     loop_name = use_uvloop()
     seconds = 3.0 if args.quick else 5.0
@@ -192,20 +200,23 @@ def main() -> None:
         trials = []
         best = None
         for rate in rates:
-            t = trial(url, rate, seconds, args.client)
-            trials.append(t)
-            passed = t["never_sent"] == 0 and t["late_p99_ms"] <= 5.0
-            print(
-                f"  offered {rate:>8,.0f}/s: ok {t['achieved']:>8,.0f}/s"
-                f" never_sent {t['never_sent']:>6}"
-                f" late p50 {t['late_p50_ms']:.2f} p99 {t['late_p99_ms']:.2f} ms"
-                f" latency p99 {t['lat_p99_ms']:.2f} ms cpu {t['cpu_us_per_req']:.1f} us/req"
-                f" {'PASS' if passed else 'FAIL'}",
-                flush=True,
-            )
-            if passed:
-                best = t
-            else:
+            passed = False
+            for attempt in range(1, args.attempts + 1):
+                t = trial(url, rate, seconds, args.client, seed=attempt)
+                trials.append(t)
+                passed = t["never_sent"] == 0 and t["late_p99_ms"] <= 5.0
+                print(
+                    f"  offered {rate:>8,.0f}/s #{attempt}: ok {t['achieved']:>8,.0f}/s"
+                    f" never_sent {t['never_sent']:>6}"
+                    f" late p50 {t['late_p50_ms']:.2f} p99 {t['late_p99_ms']:.2f} ms"
+                    f" latency p99 {t['lat_p99_ms']:.2f} ms cpu {t['cpu_us_per_req']:.1f} us/req"
+                    f" {'PASS' if passed else 'FAIL'}",
+                    flush=True,
+                )
+                if passed:
+                    best = t
+                    break
+            if not passed:
                 break
         acc = trial(url, 1000.0, 10.0 if not args.quick else 5.0, args.client, seed=2)
     print()
@@ -215,7 +226,7 @@ def main() -> None:
     else:
         print(
             f"generator ceiling (one process, {loop_name}, {args.client} client):"
-            f" {best['achieved']:,.0f} req/s ok"
+            f" {best['achieved']:,.0f} req/s ok (best of {args.attempts} per rate)"
             f" at offered {best['rate']:,.0f}/s; wrk {wrk_rps:,.0f} req/s;"
             f" ratio {best['achieved'] / wrk_rps:.2f}"
         )
