@@ -56,6 +56,10 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
         if s.upstream_health
         else " max_fails=0"
     )
+    if s.upstream_max_conns:
+        # Cap what each worker is sent (its admission limit + queue): past it nginx sheds
+        # at almost no cost instead of piling connections onto a saturated worker.
+        health += f" max_conns={s.upstream_max_conns}"
     servers = "".join(f"        server {u}{health};\n" for u in spec.upstreams)
     keepalive = (
         f"        keepalive {s.upstream_keepalive};\n        keepalive_requests 100000;\n"
@@ -105,7 +109,11 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
     retry = s.upstream_retry or s.upstream_timeouts
     errors = (
         _error_location("limited", 429, "rate limited: too many requests from this client", True)
-        + _error_location("bad_gateway", 502, "bad gateway: no app worker answered", retry)
+        + (
+            _error_location("bad_gateway", 503, "no app worker available: busy or down", True)
+            if s.upstream_max_conns or s.upstream_health
+            else _error_location("bad_gateway", 502, "bad gateway: no app worker answered", False)
+        )
         + _error_location("gateway_timeout", 504, "gateway timeout: app worker too slow", retry)
         + _error_location("too_large", 413, "body too large", False)
         + _error_location("bad_request", 400, "bad request", False)
@@ -116,7 +124,7 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
 master_process on;
 worker_processes 1;
 pid {run}/nginx.pid;
-error_log stderr warn;
+error_log stderr crit;  # per-request upstream errors would flood the log under overload
 
 events {{
     worker_connections {s.gateway_worker_connections};

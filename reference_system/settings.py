@@ -67,6 +67,7 @@ class Settings:
     upstream_keepalive: int  # idle keep-alive connections per upstream group; 0 = off
     upstream_health: bool  # passive health checks: max_fails / fail_timeout
     upstream_max_fails: int
+    upstream_max_conns: int  # connections per app worker; beyond: fast 503 at the edge. 0 = off
     upstream_fail_timeout_s: int
     gateway_worker_connections: int
     # -- input limits (both profiles; not a resilience mechanism)
@@ -116,6 +117,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "upstream_keepalive": 0,
         "upstream_health": False,
         "gateway_worker_connections": 1024,
+        "upstream_max_conns": 0,
     },
     "hardened": {
         "admission": True,
@@ -135,6 +137,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "upstream_keepalive": 64,
         "upstream_health": True,
         "gateway_worker_connections": 4096,
+        "upstream_max_conns": 96,
     },
 }
 
