@@ -155,9 +155,7 @@ class Service:
         self.settings = s
         self.instance = instance
         self.key = key
-        self.breaker = (
-            CircuitBreaker(s.breaker_failures, s.breaker_reset_ms / 1000) if s.breaker else None
-        )
+        self.breaker = self._new_breaker()
         self.db = Database(
             dsn,
             s.db_pool_size,
@@ -165,18 +163,25 @@ class Service:
             s.db_connect_timeout_ms / 1000 if s.db_timeouts else None,
             self.breaker,
         )
-        self.write_timeout_s = 4 * s.db_timeout_ms / 1000 if s.db_timeouts else None
+        # Writes get twice the read timeout: still below nginx's upstream read timeout, so
+        # the app answers 503 itself rather than the gateway a 504.
+        self.write_timeout_s = 2 * s.db_timeout_ms / 1000 if s.db_timeouts else None
         self.cache = (
             CodeCache(
                 redis,
                 s.redis_timeout_ms / 1000 if s.redis_timeouts else None,
                 s.cache_fresh_s,
                 s.cache_stale_s,
+                CircuitBreaker(s.breaker_failures, s.breaker_reset_ms / 1000)
+                if s.breaker
+                else None,
             )
             if s.cache
             else None
         )
-        self.publish_timeout_s = max(1.0, s.redis_timeout_ms / 1000) if s.redis_timeouts else None
+        self.publish_timeout_s = (
+            max(0.25, 5 * s.redis_timeout_ms / 1000) if s.redis_timeouts else None
+        )
         self.admission = (
             Admission(s.max_inflight, s.max_queue, s.queue_timeout_ms / 1000)
             if s.admission
@@ -187,6 +192,10 @@ class Service:
         self.replayer: Replayer | None = None
         self._replay_task: asyncio.Task[None] | None = None
         self.unready_reason = ""
+
+    def _new_breaker(self) -> CircuitBreaker | None:
+        s = self.settings
+        return CircuitBreaker(s.breaker_failures, s.breaker_reset_ms / 1000) if s.breaker else None
 
     # -- lifecycle
 
@@ -349,10 +358,12 @@ class Service:
             entry, extra = await self._load_code(person_id, deadline, now)
             return self._code_reply(person_id, entry, now, "database", extra)
         stale: CodeEntry | None = None
+        cache_ok = True
         try:
             cached = await cache.get(person_id, deadline)
         except Unavailable:
             cached = None  # Redis trouble: the database is the source of truth anyway
+            cache_ok = False
         if cached is not None:
             age = now - cached.cached_at
             if age < cache.fresh_s:
@@ -365,7 +376,7 @@ class Service:
             if stale is not None and self.settings.stale_on_error:
                 return self._code_reply(person_id, stale, now, "stale-cache")
             raise
-        if entry is not None:
+        if entry is not None and cache_ok:
             with contextlib.suppress(Unavailable):
                 await cache.fill(entry, deadline)
         return self._code_reply(person_id, entry, now, "database", extra)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from reference_system.addresses import Endpoint
+from reference_system.breaker import CircuitBreaker
 from reference_system.database import Unavailable
 from reference_system.resp import Redis, RedisError, ReplyError
 
@@ -87,11 +88,29 @@ class CodeCache:
         timeout_s: float | None,
         fresh_s: float,
         stale_s: float,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.timeout_s = timeout_s
         self.fresh_s = fresh_s
         self.stale_s = max(int(stale_s), 1)
+        self.breaker = breaker
         self.client = Redis(endpoint.host, endpoint.port, connect_timeout_s=timeout_s or 5.0)
+
+    def _check_breaker(self) -> None:
+        if self.breaker is not None and not self.breaker.allow():
+            raise Unavailable("cache circuit breaker is open")
+
+    def _failed(self) -> None:
+        if self.breaker is not None:
+            self.breaker.failure()
+
+    def _abandoned(self) -> None:
+        if self.breaker is not None:
+            self.breaker.release_probe()
+
+    def _succeeded(self) -> None:
+        if self.breaker is not None:
+            self.breaker.success()
 
     def _limit(self, deadline: float | None) -> float | None:
         if self.timeout_s is None:
@@ -106,11 +125,17 @@ class CodeCache:
     async def get(self, person_id: int, deadline: float | None = None) -> CodeEntry | None:
         """The cached entry (fresh or stale), None on a miss; Unavailable if Redis is not."""
         limit = self._limit(deadline)
+        self._check_breaker()
         try:
             async with asyncio.timeout(limit):
                 raw = await self.client.execute("GET", entry_key(person_id))
         except (RedisError, OSError, TimeoutError) as exc:
+            self._failed()
             raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            self._abandoned()
+            raise
+        self._succeeded()
         if raw is None:
             return None
         if not isinstance(raw, bytes):
@@ -125,6 +150,7 @@ class CodeCache:
     async def fill(self, entry: CodeEntry, deadline: float | None = None) -> bool:
         """Cache what a reader got from the DB, unless something newer is (or was) there."""
         limit = self._limit(deadline)
+        self._check_breaker()
         try:
             async with asyncio.timeout(limit):
                 args = self._script_args(entry, "0")
@@ -135,16 +161,23 @@ class CodeCache:
                         raise
                     done = await self.client.execute("EVAL", _GUARDED_SET, *args)
         except (RedisError, OSError, TimeoutError) as exc:
+            self._failed()
             raise Unavailable(f"cache unavailable: {type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            self._abandoned()
+            raise
         if done not in (0, 1):
+            self._failed()
             self.client.reset(f"cache fill got {done!r}, expected 0 or 1")
             raise Unavailable("cache reply did not match its request; connection reset")
+        self._succeeded()
         return bool(done)
 
     async def publish(self, entries: list[CodeEntry], timeout_s: float | None) -> None:
         """Install committed entries and raise their floors; raise Unavailable on failure.
 
-        Ingest calls this after its commit and before its acknowledgement.
+        Ingest calls this after its commit and before its acknowledgement. It ignores the
+        breaker: correctness needs it to be tried, and ingest is rare.
         """
         try:
             async with asyncio.timeout(timeout_s):

@@ -96,3 +96,20 @@ def test_fill_with_an_odd_reply_resets() -> None:
     with pytest.raises(Unavailable):
         asyncio.run(cache.fill(entry(1)))
     assert fake.resets
+
+
+def test_breaker_skips_redis_after_failures() -> None:
+    from reference_system.breaker import CircuitBreaker
+
+    class Failing(FakeClient):
+        async def execute(self, *args: Any) -> Any:
+            self.sent.append(args)
+            raise ConnectionError("down")
+
+    cache = CodeCache(Endpoint("127.0.0.1", 1), 0.05, 30, 300, CircuitBreaker(2, 60))
+    fake = Failing([])
+    cache.client = fake  # type: ignore[assignment]
+    for _ in range(5):
+        with pytest.raises(Unavailable):
+            asyncio.run(cache.get(1))
+    assert len(fake.sent) == 2  # then the breaker answered without trying
