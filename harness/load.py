@@ -140,6 +140,7 @@ class Runner:
         self._next_id = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._budgets: dict[str, _Budget] = {}
+        self._preferred: dict[str, int] = {}
         self._lateness: list[float] = []
         self.arrivals = self.sent = self.never_sent = self.retries = self.reopens = 0
         self.cancelled = self.budget_denied = self.ops = 0
@@ -208,8 +209,12 @@ class Runner:
     # ----------------------------------------------------------------- one chain
 
     def _target(self, client_id: str) -> int:
+        """The client's gateway: the one it failed over to last, else a stable hash of its id."""
         n = self.cfg.targets
-        return 0 if n == 1 else zlib.crc32(client_id.encode()) % n
+        if n == 1:
+            return 0
+        preferred = self._preferred.get(client_id)
+        return zlib.crc32(client_id.encode()) % n if preferred is None else preferred
 
     async def _chain(self, a: Arrival) -> None:
         """The first attempt of an arrival and every retry or re-open it leads to."""
@@ -222,9 +227,10 @@ class Runner:
         intended = a.intended
         budget = None
         if isinstance(b, Good) and b.budget is not None:
-            budget = self._budgets.get(a.client_class)
+            # each client (a phone, a gate, a lab) keeps its own budget, as an app would
+            budget = self._budgets.get(a.client_id)
             if budget is None:
-                budget = self._budgets[a.client_class] = _Budget(b.budget, sent)
+                budget = self._budgets[a.client_id] = _Budget(b.budget, sent)
             budget.deposit()
         while True:
             if isinstance(b, Impatient):
@@ -268,7 +274,9 @@ class Runner:
                         r.status is None or (r.status in (502, 503, 504) and r.retry_after is None)
                     )
                 ):
+                    # fail over, and keep using the other gateway for later requests
                     target = (target + 1) % self.cfg.targets
+                    self._preferred[a.client_id] = target
                 next_cause: Cause = "retry"
             elif isinstance(b, Impatient):
                 if attempt >= b.max_attempts or not _retriable(r):

@@ -353,11 +353,12 @@ class Population:
 
 @dataclass(frozen=True, slots=True)
 class RetryBudget:
-    """Retries allowed: `ratio` per first attempt plus `min_per_s`, banked up to `burst`."""
+    """Retries one client allows itself: `ratio` per first attempt plus `min_per_s`, banked
+    up to `burst` (it starts full). Each client id (a phone, a gate, a lab) has its own."""
 
     ratio: float = 0.1
-    min_per_s: float = 10.0
-    burst: float = 100.0
+    min_per_s: float = 0.5
+    burst: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.local import LocalBackend, LocalSystem
+from harness.sessions import reap
 from harness.topology import load_topology
 
 
@@ -25,6 +26,7 @@ def tmp_path() -> Iterator[Path]:
     try:
         yield path
     finally:
+        reap(path)  # a test that failed half-way may have left a crashed session behind
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -143,6 +143,17 @@ def test_an_exception_inside_the_run_still_tears_down(tmp_path: Path) -> None:
     assert_gone(tmp_path, {sid}, groups)
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    """End a harness subprocess the way a user would (Ctrl-C), so a failing test leaks nothing."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _wait_for_session(base: Path, groups: int, timeout: float = 20) -> tuple[str, dict[int, int]]:
     """The one session under ``base`` once it has started ``groups`` process groups."""
     deadline = time.monotonic() + timeout
@@ -178,8 +189,7 @@ def test_ctrl_c_on_harness_up_tears_everything_down(tmp_path: Path) -> None:
         assert proc.wait(timeout=10) == 0
         assert "torn down" in proc.stderr.read()
     finally:
-        proc.kill()
-        proc.wait()
+        _stop(proc)
     assert_gone(tmp_path, {sid}, groups)
 
 
@@ -219,8 +229,7 @@ def test_interrupted_pytest_run_tears_down(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=15)
     finally:
-        proc.kill()
-        proc.wait()
+        _stop(proc)
     assert_gone(tmp_path / "base", {sid}, groups)
 
 
@@ -240,8 +249,7 @@ def test_a_crashed_run_is_reaped_by_the_next(tmp_path: Path) -> None:
         proc.wait(timeout=5)
         assert group_members(groups), "the crash should have left orphans behind"
     finally:
-        proc.kill()
-        proc.wait()
+        _stop(proc)
     with LocalBackend(base=tmp_path).start(load_topology(MINI, profile="single")) as system:
         assert group_members(groups) == []
         assert not (tmp_path / "sessions" / sid).exists()

@@ -179,15 +179,37 @@ def test_good_client_fails_over_to_the_other_gateway():
         assert len(chain) <= 2
 
 
-def test_retry_budget_limits_retries_across_a_class():
+def test_retry_budget_limits_retries_per_client():
     g = Good(budget=RetryBudget(ratio=0.0, min_per_s=0.0, burst=3), backoff_base=0.001)
-    arrivals = [arrival(i, 0.001 * i, g) for i in range(30)]
+    # one gate sends 30 scans-worth of requests; its budget allows 3 retries in all
+    arrivals = [
+        Arrival(i, 0.001 * i, "gate-7", "good", "show_code", ShowCode(i + 1), g, 1234 + i)
+        for i in range(30)
+    ]
     client = FakeClient(lambda t, op, n: (0.0, Result("fail", 503)))
     result, ops = run(arrivals, client)
     check_accounting(result, ops)
     assert result.retries == 3
     exhausted = sum(1 for chain in _chains(ops).values() if len(chain) == 3)  # hit max_retries
     assert result.budget_denied == 30 - exhausted
+    # other clients have budgets of their own
+    others = [arrival(i, 0.001 * i, g) for i in range(5)]
+    result, _ = run(others, FakeClient(lambda t, op, n: (0.0, Result("fail", 503))))
+    assert result.retries == 10 and result.budget_denied == 0
+
+
+def test_a_client_that_failed_over_stays_on_the_other_gateway():
+    g = Good(budget=None, backoff_base=0.001)
+    arrivals = [
+        Arrival(i, 0.01 * i, "phone-1", "good", "show_code", ShowCode(1), g, 99 + i)
+        for i in range(5)
+    ]
+    dead = FakeClient(
+        lambda t, op, n: (0.0, Result("fail", None, "refused") if t == 0 else Result("ok", 200))
+    )
+    result, ops = run(arrivals, dead, LoadConfig(targets=2, drain=5.0))
+    check_accounting(result, ops)
+    assert sum(1 for o in ops if o.target == 0) <= 1  # only the first request hit the dead one
 
 
 def test_impatient_person_gives_up_and_reopens_after_a_pause():
