@@ -191,7 +191,6 @@ class Service:
         self.spool: Spool | None = None
         self.replayer: Replayer | None = None
         self._replay_task: asyncio.Task[None] | None = None
-        self.unready_reason = ""
 
     def _new_breaker(self) -> CircuitBreaker | None:
         s = self.settings
