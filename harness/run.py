@@ -54,7 +54,7 @@ STEADY_MIX = Mix(show_code=0.9, scan=0.0, lookup=0.1, ingest=0.0)  # reads: no t
 STEADY_P99 = 0.3
 STEADY_AVAILABILITY = 0.99
 DRAIN_TIMEOUT = 20.0
-SCANS_QUERY = "SELECT scan_id, count(*) FROM scans GROUP BY scan_id"
+SCANS_QUERY = "SELECT scan_id, count(*) FROM scans WHERE scan_id LIKE %s GROUP BY scan_id"
 
 
 @dataclass(frozen=True)
@@ -295,8 +295,9 @@ def _drain(system: System) -> None:
         time.sleep(0.2)
 
 
-def _scans(system: System) -> dict[str, int] | None:
-    """scan id -> rows, read through the apps' own database link (it follows a failover)."""
+def _scans(system: System, tag: str) -> dict[str, int] | None:
+    """This run's scan ids (they start with its tag) -> rows, read through the apps' own
+    database link, which follows a failover."""
     import psycopg
 
     links = [lk for lk in system.endpoints.links.values() if lk.target.startswith("postgres")]
@@ -310,7 +311,8 @@ def _scans(system: System) -> dict[str, int] | None:
             with psycopg.connect(
                 host=host, port=int(port), user="postgres", dbname="postgres", connect_timeout=3
             ) as conn:
-                return {sid: int(n) for sid, n in conn.execute(SCANS_QUERY).fetchall()}
+                rows = conn.execute(SCANS_QUERY, (tag + "-%",)).fetchall()
+                return {sid: int(n) for sid, n in rows}
         except psycopg.Error:
             if time.monotonic() > deadline:
                 return None
@@ -341,7 +343,10 @@ def _finish(
         met, why = False, f"steady state broken before any fault: {aborted}"
     else:
         final = experiment.final_state(
-            capacity, faults=faults, scans=_scans(system), t0=load.wall_start if load else 0.0
+            capacity,
+            faults=faults,
+            scans=_scans(system, run_dir.path.name),
+            t0=load.wall_start if load else 0.0,
         )
         verdicts = tuple(check_all(experiment.invariants, list(history), final))
         met, why = expectation.judge(verdicts)
