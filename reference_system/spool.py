@@ -234,6 +234,7 @@ class Replayer:
         batch: int = 1000,
         idle_s: float = 0.2,
         retry_s: float = 0.5,
+        identity_every_s: float = 2.0,
     ) -> None:
         self.spool = spool
         self.sink = sink
@@ -244,8 +245,12 @@ class Replayer:
         self.retry_s = retry_s
         self.cursor = spool.first_cursor()
         self.replayed = 0
+        self.identity_every_s = identity_every_s
         self._known_identity: str | None = None
         self._check_identity = identity is not None
+        self._identity_checked_at = 0.0
+        self._failing_since: float | None = None
+        self._last_warning = 0.0
 
     def backlog_bytes(self) -> int:
         return self.spool.backlog_bytes(self.cursor)
@@ -255,15 +260,25 @@ class Replayer:
         self.cursor = self.spool.first_cursor()
 
     async def step(self) -> int:
-        """Replay one batch; return how many records went to the sink (raises on failure)."""
-        if self._check_identity and self.identity is not None:
+        """Replay one batch; return how many records went to the sink (raises on failure).
+
+        The database's identity is checked after any failure and every ``identity_every_s``
+        seconds, so a restored or replaced database gets the retained scans back even when
+        no new scan arrives.
+        """
+        records, after = self.spool.read(self.cursor, self.batch)
+        now = time.monotonic()
+        if self.identity is not None and (
+            self._check_identity or now - self._identity_checked_at >= self.identity_every_s
+        ):
             ident = await self.identity()
+            self._identity_checked_at = now
             if self._known_identity is not None and ident != self._known_identity:
                 log.warning("spool: database identity changed; replaying retained segments")
                 self.rewind()
+                records, after = self.spool.read(self.cursor, self.batch)
             self._known_identity = ident
             self._check_identity = False
-        records, after = self.spool.read(self.cursor, self.batch)
         if records:
             try:
                 await self.sink(records)
@@ -283,9 +298,19 @@ class Replayer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("spool: replay failed, will retry: %s", exc)
+                now = time.monotonic()
+                if self._failing_since is None:
+                    self._failing_since = now
+                if now - self._last_warning >= 30:  # do not flood the log while the DB is down
+                    self._last_warning = now
+                    log.warning("spool: replay failing, will keep retrying: %s", exc)
                 await asyncio.sleep(self.retry_s)
                 continue
+            if self._failing_since is not None:
+                log.warning(
+                    "spool: replay resumed after %.1fs", time.monotonic() - self._failing_since
+                )
+                self._failing_since = None
             if n:
                 continue
             now = time.monotonic()

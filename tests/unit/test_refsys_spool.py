@@ -174,3 +174,22 @@ def test_run_loop_drains_in_the_background(tmp_path: Path) -> None:
         assert db.order == ["scan-0", "scan-1", "scan-2"]
 
     asyncio.run(main())
+
+
+def test_replaced_database_gets_retained_scans_without_new_traffic(tmp_path: Path) -> None:
+    async def main() -> None:
+        spool = Spool(tmp_path)
+        for i in range(3):
+            await spool.append(rec(i))
+        db = FakeDB()
+        rp = Replayer(spool, db.sink, db.identity, identity_every_s=0.0)
+        while await rp.step():
+            pass
+        db.rows.clear()  # the database was wiped and restored from an old backup...
+        db.order.clear()
+        db.ident = "db-restored"  # ...under a new identity; no scan arrives meanwhile
+        while await rp.step():
+            pass
+        assert db.order == ["scan-0", "scan-1", "scan-2"]
+
+    asyncio.run(main())
