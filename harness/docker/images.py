@@ -110,7 +110,8 @@ def no_engine_message(exc: BaseException | None = None) -> str:
     reason = f" ({type(exc).__name__}: {str(exc)[:160]})" if exc else ""
     return (
         f"no Docker engine answers at {where}{reason}. To get one here: as root,"
-        " `apt-get install -y docker.io && dockerd >/var/log/dockerd.log 2>&1 &`"
+        " `apt-get install -y docker.io && dockerd --userland-proxy=false"
+        " >/var/log/dockerd.log 2>&1 &`"
         " (or run `./dev test` as root, which does it); elsewhere start Docker Desktop"
         " or set DOCKER_HOST. Without an engine use --backend local."
     )
@@ -258,6 +259,16 @@ def _build(engine, spec: ImageSpec, ref: str) -> None:
             raise PrerequisiteError(f"building {ref} failed: {exc.msg}\n{tail}") from None
     engine.images.get(ref).tag(spec.name, "latest")
     say(f"built {ref} in {time.monotonic() - started:.0f} s")
+    _prune(engine, spec.name, keep=ref)
+
+
+def _prune(engine, name: str, keep: str) -> None:
+    """Remove the stale builds of an image (other input hashes), unless still in use."""
+    for image in engine.images.list(name=name, filters={"label": INPUTS_LABEL}):
+        for tag in image.tags:
+            if tag not in (keep, f"{name}:latest"):
+                with contextlib.suppress(Exception):
+                    engine.images.remove(tag)
 
 
 def resolve(image: str, engine=None) -> str:
