@@ -38,6 +38,9 @@ workload:
     apps: {behaviour: good, share: 0.01, timeout: 3s, max_retries: 2, budget: false}
   population: {people: 100000, venues: 2000, zipf_s: 1.0, labs: 20, batch_size: 20,
                positive_rate: 0.02}
+  reread: {share: 1.0, count: 2, delay: [200ms, 2s]}  # optional, this is the default: each
+                                    # positive person in an ingest shows their code `count`
+                                    # times, `delay` (real time) after it; `reread: false` = off
 
 faults:                             # optional: `at`, optional `for`, exactly one fault kind
   - {at: 10s, for: 5s, latency: {link: app->postgres, ms: 500, jitter_ms: 100}}
@@ -65,10 +68,10 @@ expect:                             # optional, per profile; unlisted profiles m
 
 Time: every duration in the file is experiment time and is divided by
 `workload.compression` at run time (phases, fault times, `within`, `window`,
-`max_below_for`), except client behaviour times (timeouts, patience, backoff) and
-latency bounds in `*_ms`, which are real. `during:` takes a phase name, `all`, or
-`{from: 5s, to: 25s}`. An invariant's id is its kind, `kind#n` when the kind repeats,
-or its `id:`. See `harness.invariants` for every invariant's parameters.
+`max_below_for`), except client behaviour times (timeouts, patience, backoff, the
+re-read `delay`) and latency bounds in `*_ms`, which are real. `during:` takes a phase
+name, `all`, or `{from: 5s, to: 25s}`. An invariant's id is its kind, `kind#n` when the
+kind repeats, or its `id:`. See `harness.invariants` for every invariant's parameters.
 
     exp = load_experiment("experiments/morning-surge.yaml")
     for profile in exp.profiles: ...
@@ -115,6 +118,7 @@ from harness.workload import (
     Population,
     Ramp,
     Rate,
+    Reread,
     RetryBudget,
     Schedule,
     Segment,
@@ -181,7 +185,8 @@ class RateStep:
 
 @dataclass(frozen=True)
 class WorkloadSpec:
-    """The workload as written: duration, compression, rate steps, mix, clients, population."""
+    """The workload as written: duration, compression, rate steps, mix, clients, population,
+    re-reads after positive results (None: off)."""
 
     duration: float
     rate: tuple[RateStep, ...]
@@ -189,6 +194,7 @@ class WorkloadSpec:
     mix: Mix = NORMAL_DAY
     clients: tuple[ClientClass, ...] = ()
     population: Population = field(default_factory=Population)
+    reread: Reread | None = field(default_factory=Reread)
 
     def segments(self) -> Sequence:
         """The rate profile as `harness.workload` segments (experiment time)."""
@@ -287,7 +293,9 @@ class Experiment:
     def workload_for(self, seed: int = 0, tag: str = "") -> Workload:
         """The file's workload as a `harness.workload.Workload` (rates still relative to C)."""
         w = self.workload
-        return Workload(w.segments(), w.mix, w.clients, w.population, seed=seed, tag=tag)
+        return Workload(
+            w.segments(), w.mix, w.clients, w.population, seed=seed, tag=tag, reread=w.reread
+        )
 
     def schedule(self, capacity: float | None, seed: int = 0, tag: str = "") -> Schedule:
         """The arrival schedule against capacity C, compressed as the file says."""
@@ -522,7 +530,9 @@ def _param(node: Node, default: Any, reference_overrides: bool) -> Any:
 
 # --------------------------------------------------------------------------- workload
 
-_WORKLOAD_KEYS = frozenset({"duration", "compression", "rate", "mix", "clients", "population"})
+_WORKLOAD_KEYS = frozenset(
+    {"duration", "compression", "rate", "mix", "clients", "population", "reread"}
+)
 _STEP_KEYS = frozenset({"at", "x", "rps", "ramp_to", "over", "phase"})
 
 
@@ -536,7 +546,8 @@ def _workload(node: Node) -> WorkloadSpec:
     mix = _mix(node.key("mix")) if node.has("mix") else NORMAL_DAY
     clients = _clients(node.key("clients")) if node.has("clients") else DEFAULT_CLIENTS
     population = _population(node.key("population", {}))
-    return WorkloadSpec(duration, steps, compression, mix, clients, population)
+    reread = _reread(node.key("reread")) if node.has("reread") else Reread()
+    return WorkloadSpec(duration, steps, compression, mix, clients, population, reread)
 
 
 def _rate_value(node: Node, unit_from: Rate | None = None) -> Rate:
@@ -761,6 +772,24 @@ _POPULATION: dict[str, Callable[[Node], Any]] = {
 def _population(node: Node) -> Population:
     node.no_unknown_keys(frozenset(_POPULATION))
     return Population(**{k: _POPULATION[k](n) for k, n in node.items()})
+
+
+def _reread(node: Node) -> Reread | None:
+    """`{share: 1.0, count: 2, delay: [200ms, 2s]}` (every key optional), `true` for the
+    defaults, or `false` for no re-reads."""
+    if isinstance(node.value, bool):
+        return Reread() if node.value else None
+    if not isinstance(node.value, dict):
+        raise node.fail("{share: 1.0, count: 2, delay: [200ms, 2s]}, true or false")
+    node.no_unknown_keys(frozenset({"share", "count", "delay"}))
+    kw: dict[str, Any] = {}
+    if node.has("share"):
+        kw["share"] = parse_fraction(node.key("share"))
+    if node.has("count"):
+        kw["count"] = node.key("count").int(minimum=0)
+    if node.has("delay"):
+        kw["delay"] = _span(node.key("delay"))
+    return Reread(**kw)
 
 
 # --------------------------------------------------------------------------- faults

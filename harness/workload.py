@@ -33,6 +33,11 @@ A morning surge: baseline 0.2 C, ramp to 2 C over 5 s, hold, back to baseline::
   (`Good`, `Impatient`, `Buggy`, `Abuser`) that the runner interprets. An `Abuser`
   with a `rate` sends its own fixed-rate stream from a few identities instead of
   taking a share of the profile.
+- **Re-reads** (`Reread`, on by default): a person whose positive result is in an
+  ingest batch checks their own code soon after, so each positive result schedules
+  `count` extra show-code arrivals from `p{person}` a seeded `delay` after the ingest's
+  intended time (real seconds, not compressed). They are what gives the `no_false_green`
+  invariant reads to judge; `Workload(..., reread=None)` turns them off.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ __all__ = [
     "Population",
     "Ramp",
     "Rate",
+    "Reread",
     "RetryBudget",
     "Scan",
     "Schedule",
@@ -348,6 +354,52 @@ class Population:
             raise WorkloadError(f"Population.zipf_s must be >= 0, got {self.zipf_s!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class Reread:
+    """People who test positive check their own code soon after the result arrives.
+
+    For each distinct positive person in an ingest batch, with probability `share`, the
+    schedule adds `count` show-code arrivals for that person from their phone
+    (`p{person}`), each at the ingest's intended time plus a delay drawn uniformly from
+    `delay` = (low, high) seconds. Delays are real seconds (like client timeouts, not
+    divided by the compression): they model how soon a person looks, and the ingest's
+    acknowledgement takes real time too. Re-reads falling at or past the end of the
+    schedule are dropped. Their class is drawn by share among the profile's non-abuser
+    classes, as a person's own show-code would be (the ingest's class if there is none).
+
+    With the defaults (2% ingest, batches of 20, 2% positive) that is about 0.016
+    re-reads per arrival: ~50 in a 15 s run at 200 requests/s.
+    """
+
+    share: float = 1.0
+    count: int = 2
+    delay: tuple[float, float] = (0.2, 2.0)
+
+    def __post_init__(self) -> None:
+        if not (
+            isinstance(self.share, int | float)
+            and not isinstance(self.share, bool)
+            and 0 <= self.share <= 1
+        ):
+            raise WorkloadError(f"Reread.share must lie in [0, 1], got {self.share!r}")
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
+            raise WorkloadError(f"Reread.count must be an integer >= 0, got {self.count!r}")
+        d = self.delay
+        if not (
+            isinstance(d, tuple)
+            and len(d) == 2
+            and all(isinstance(v, int | float) and math.isfinite(v) for v in d)
+            and 0 <= d[0] <= d[1]
+        ):
+            raise WorkloadError(
+                f"Reread.delay must be (low, high) seconds with 0 <= low <= high, got {d!r}"
+            )
+
+    @property
+    def active(self) -> bool:
+        return self.share > 0 and self.count > 0
+
+
 # --------------------------------------------------------------------------- behaviours
 
 
@@ -494,9 +546,65 @@ class Schedule:
             b = cls.behaviour
             if isinstance(b, Abuser) and b.rate is not None:
                 streams.append(self._abuser_stream(k, cls, b.rate.resolve(self.capacity)))
-        merged = heapq.merge(*streams, key=lambda e: (e[0], e[1]))
+        merged: Iterator[tuple[float, int, Arrival]] = heapq.merge(
+            *streams, key=lambda e: (e[0], e[1])
+        )
+        if wl.reread is not None and wl.reread.active:
+            merged = self._with_rereads(merged, wl.reread)
         for index, (t, _, a) in enumerate(merged):
             yield Arrival(index, t, a.client_id, a.client_class, a.op, a.args, a.behaviour, a.seed)
+
+    def _with_rereads(
+        self, merged: Iterator[tuple[float, int, Arrival]], reread: Reread
+    ) -> Iterator[tuple[float, int, Arrival]]:
+        """`merged` with each ingest's re-reads slotted in at their times (a heap of pending
+        re-reads, released before the first later arrival). Each ingest's re-reads come from
+        an rng of their own, so the other arrivals are exactly those without re-reads."""
+        wl = self.workload
+        classes = [c for c in wl.clients if c.share > 0 and not isinstance(c.behaviour, Abuser)]
+        total = sum(c.share for c in classes)
+        class_cum = list(itertools.accumulate(c.share / total for c in classes))
+        by_name = {c.name: c for c in wl.clients}
+        end = self.duration
+        pending: list[tuple[float, int, Arrival]] = []
+        seq = itertools.count()
+        for e in merged:
+            t = e[0]
+            while pending and pending[0][0] <= t:
+                yield heapq.heappop(pending)
+            yield e
+            a = e[2]
+            if a.op != "ingest" or not isinstance(a.args, Ingest):
+                continue
+            positives = dict.fromkeys(r.person_id for r in a.args.results if r.result == "positive")
+            if not positives:
+                continue
+            rng = random.Random(f"{wl.seed}:reread:{a.client_class}:{a.seed}:{t!r}")
+            for person in positives:
+                if rng.random() >= reread.share:
+                    continue
+                for _ in range(reread.count):
+                    when = t + rng.uniform(*reread.delay)
+                    if classes:
+                        cls = classes[min(bisect.bisect(class_cum, rng.random()), len(classes) - 1)]
+                    else:
+                        cls = by_name[a.client_class]
+                    seed = rng.getrandbits(32)
+                    if when >= end:
+                        continue
+                    follow = Arrival(
+                        -1,
+                        when,
+                        f"p{person}",
+                        cls.name,
+                        "show_code",
+                        ShowCode(person),
+                        cls.behaviour,
+                        seed,
+                    )
+                    heapq.heappush(pending, (when, next(seq), follow))
+        while pending:
+            yield heapq.heappop(pending)
 
     # The stream helpers yield (time, tiebreak, arrival-with-placeholder-index).
 
@@ -607,7 +715,8 @@ class Workload:
     """A rate profile, an operation mix, a population and client classes, under one seed.
 
     `tag` prefixes scan and sample ids (default: the seed), so two runs of one seed
-    against one database can be told apart by giving them different tags.
+    against one database can be told apart by giving them different tags. `reread` adds
+    show-codes by people soon after their positive result is ingested (`Reread`; None: off).
     """
 
     profile: Segment
@@ -616,8 +725,11 @@ class Workload:
     population: Population = Population()
     seed: int = 0
     tag: str = ""
+    reread: Reread | None = Reread()
 
     def __post_init__(self) -> None:
+        if self.reread is not None and not isinstance(self.reread, Reread):
+            raise WorkloadError(f"Workload.reread must be a Reread or None, got {self.reread!r}")
         names = [c.name for c in self.clients]
         if len(set(names)) != len(names):
             raise WorkloadError(f"client class names must be unique, got {names}")

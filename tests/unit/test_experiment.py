@@ -16,7 +16,7 @@ from harness.faults import Latency
 from harness.invariants import Verdict
 from harness.topology import REFERENCE
 from harness.validate import Node
-from harness.workload import Abuser, Buggy, Good, Impatient, Ramp, Sequence
+from harness.workload import Abuser, Buggy, Good, Impatient, Ramp, Reread, Sequence
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = ROOT / "tests" / "fixtures" / "mini.yaml"
@@ -147,6 +147,21 @@ def test_clients_with_behaviour_parameters(tmp_path: Path) -> None:
     assert isinstance(ab, Abuser) and ab.identities == 2 and ab.rate is not None
     assert by["abuser"].share == 0
     assert by["apps"].behaviour == Good(max_retries=1, budget=None)
+
+
+def test_reread_defaults_on_and_takes_share_count_delay(tmp_path: Path) -> None:
+    exp = load_experiment(write(tmp_path, BASE))
+    assert exp.workload.reread == Reread() and exp.workload_for().reread == Reread()
+    given = {"share": "50%", "count": 3, "delay": ["100ms", "1.5s"]}
+    exp = load_experiment(write(tmp_path, variant("workload.reread", given)))
+    assert exp.workload.reread == Reread(share=0.5, count=3, delay=(0.1, 1.5))
+    assert exp.workload_for(seed=1).reread == exp.workload.reread
+    exp = load_experiment(write(tmp_path, variant("workload.reread", {"delay": "1s"})))
+    assert exp.workload.reread == Reread(delay=(1.0, 1.0))
+    off = load_experiment(write(tmp_path, variant("workload.reread", False)))
+    assert off.workload.reread is None and off.workload_for().reread is None
+    on = load_experiment(write(tmp_path, variant("workload.reread", True)))
+    assert on.workload.reread == Reread()
 
 
 def test_single_expectation_applies_to_every_profile(tmp_path: Path) -> None:
@@ -314,6 +329,18 @@ BAD: list[tuple[str, str, Any, Any, str]] = [
         0.1,
     ),
     ("bad population", "workload.population", {"people": 0}, "workload.population.people", 0),
+    ("reread not a mapping", "workload.reread", "often", "workload.reread", "often"),
+    ("unknown reread key", "workload.reread", {"times": 2}, "workload.reread.times", "times"),
+    ("bad reread share", "workload.reread", {"share": 2}, "workload.reread.share", 2),
+    ("bad reread count", "workload.reread", {"count": -1}, "workload.reread.count", -1),
+    (
+        "reread delay backwards",
+        "workload.reread",
+        {"delay": ["2s", "1s"]},
+        "workload.reread.delay[1]",
+        "1s",
+    ),
+    ("bad reread delay", "workload.reread", {"delay": "soon"}, "workload.reread.delay", "soon"),
     (
         "ramp first",
         "workload.rate.0",
@@ -390,3 +417,4 @@ def test_the_schema_in_the_module_docstring_loads(tmp_path: Path) -> None:
     exp = load_experiment(write(tmp_path, text, "morning-surge.yaml"))
     assert exp.name == "morning-surge" and len(exp.invariants) == 8
     assert [c.name for c in exp.workload.clients] == ["impatient", "buggy", "abuser", "apps"]
+    assert exp.workload.reread == Reread(share=1.0, count=2, delay=(0.2, 2.0))
