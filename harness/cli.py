@@ -191,5 +191,96 @@ def list_command(paths: tuple[Path, ...]) -> None:
         click.echo(f"{exp.name:<{width}}  {exp.description}")
 
 
+# --- reports and the demo (issue 7) ---------------------------------------------------------
+
+
+def _run_dir(path: Path) -> Path:
+    """A run directory, or an experiment's directory (its ``latest`` run)."""
+    if (path / "journal.json").is_file():
+        return path
+    if (path / "latest" / "journal.json").is_file():
+        return (path / "latest").resolve()
+    raise ConfigError(
+        "RUN_DIR",
+        "",
+        str(path),
+        "a run directory with a journal.json, or an experiment's directory (its latest run)",
+        "e.g. runs/db-loss/latest",
+    )
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--single", is_flag=True, help="only this run, not the other profiles beside it")
+def report_command(run_dir: Path, single: bool) -> None:
+    """Re-render a run's report.html and summary.md from its journal and history."""
+    from harness.report import write_report
+    from harness.summary import write_summary
+
+    try:
+        path = _run_dir(run_dir)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    write_summary(path)
+    click.echo(write_report(path, side_by_side=not single))
+
+
+DEMO = Path("experiments/xian-story.yaml")
+
+
+@main.command("demo")
+@click.option("--seed", default=7, show_default=True, type=int, help="seed of both runs")
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(path_type=Path))
+@click.option(
+    "--experiment",
+    "experiment_path",
+    default=str(DEMO),
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the story to tell",
+)
+@click.option("--capacity", type=float, help="use this C (req/s) instead of calibrating")
+def demo_command(seed: int, runs_dir: Path, experiment_path: Path, capacity: float | None) -> None:
+    """The Xi'an story: a morning surge with a retry storm, then a database loss, on the naive
+    and the hardened profile; prints them side by side and writes the report."""
+    from harness.experiment import load_experiment
+    from harness.report import write_report
+    from harness.run import RunOptions, run
+    from harness.summary import side_by_side
+
+    _terminate_on_signals()
+    try:
+        exp = load_experiment(experiment_path)
+        results = []
+        for profile in ("naive", "hardened"):
+            click.echo(f"# {exp.name} [{profile}] seed={seed}", err=True)
+            options = RunOptions(
+                profile=profile,
+                seed=seed,
+                runs_dir=runs_dir,
+                capacity=capacity,
+                progress=lambda msg: click.echo(f"# {msg}", err=True),
+            )
+            results.append(run(exp, options))
+    except KeyboardInterrupt:
+        click.echo("# interrupted; everything torn down", err=True)
+        sys.exit(130)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except HarnessError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    for result in results:  # each report shows both profiles, now that both have run
+        report = write_report(result.run_dir)
+    click.echo(side_by_side([r.run_dir for r in results]))
+    click.echo("")
+    for result in results:
+        click.echo(f"replay {result.profile}: {result.replay}")
+    click.echo(f"report: {report}")
+    sys.exit(0 if all(r.met for r in results) else 1)
+
+
 if __name__ == "__main__":
     main()

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import progress
 from harness.backends import System, get_backend
 from harness.calibrate import Capacity, calibrate
 from harness.client import FastClient
@@ -68,6 +69,7 @@ class RunOptions:
     capacity: float | None = None  # None: calibrate (cached)
     recalibrate: bool = False
     progress: Callable[[str], None] | None = None
+    live: bool | None = None  # the live progress line; None: only when stderr is a terminal
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def run(experiment: Experiment, options: RunOptions, *, system: System | None = 
         with clock("workload"):
             say(f"workload {experiment.workload.duration / experiment.workload.compression:.0f} s")
             load, report, runner_t0 = _workload(
-                experiment, system, capacity, seed, history, run_dir
+                experiment, system, capacity, seed, history, run_dir, live=options.live
             )
         with clock("drain"):
             _drain(system)
@@ -258,6 +260,8 @@ def _workload(
     seed: int,
     history: History,
     run_dir: RunDir,
+    *,
+    live: bool | None = None,
 ) -> tuple[LoadResult, Any, float]:
     schedule = experiment.schedule(capacity, seed=seed, tag=f"{run_dir.path.name}")
     gateways = list(system.endpoints.gateways)
@@ -270,10 +274,23 @@ def _workload(
                 runner = Runner(client, _Tee(history, disk), config)
                 t0 = time.monotonic()
                 with run_schedule(system, experiment.fault_schedule(), t0) as nemesis:
-                    load = await runner.run(schedule.arrivals())
+                    async with progress.live(
+                        history.ops,
+                        total=duration,
+                        phases=experiment.phases(capacity),
+                        faults=lambda: _active_faults(nemesis),
+                        force=live,
+                    ):
+                        load = await runner.run(schedule.arrivals())
                 return load, nemesis.report, runner.t0
 
     return asyncio.run(go())
+
+
+def _active_faults(nemesis: Any) -> list[str]:
+    """Faults injected and not yet healed (for the live line)."""
+    records = nemesis.report.records
+    return [r.scheduled.fault.describe() for r in records if r.inject and r.heal is None]
 
 
 def _drain(system: System) -> None:
@@ -400,8 +417,11 @@ def _finish(
         "history": run_dir.history.name,
         "logs": "logs/",
         "replay": replay,
+        "report": "report.html",
+        "summary": "summary.md",
     }
     journal_path = run_dir.write_journal(journal)
+    _publish(run_dir.path, options.progress)
     return RunResult(
         experiment=experiment.name,
         profile=profile,
@@ -421,6 +441,18 @@ def _finish(
         aborted=aborted,
         timings=timings,
     )
+
+
+def _publish(path: Path, say: Callable[[str], None] | None) -> None:
+    """The run's summary.md and report.html; a report that fails never fails the run."""
+    try:
+        from harness.report import write_report
+        from harness.summary import write_summary
+
+        write_summary(path)
+        write_report(path)
+    except Exception as exc:
+        (say or print)(f"report not written: {type(exc).__name__}: {exc}")
 
 
 def _save_logs(system: System, run_dir: RunDir) -> None:
