@@ -217,7 +217,7 @@ def figure(views: Sequence[RunView]) -> Any:
         _add_column(fig, view, c, ops, legend=c == 1)
     fig.update_xaxes(range=[0, xmax])
     fig.update_xaxes(title_text="run time (s)", row=len(ROWS))
-    fig.update_yaxes(type="log", row=len(ROWS))
+    fig.update_yaxes(type="log", dtick=1, row=len(ROWS))  # one tick per decade
     fig.update_yaxes(rangemode="tozero", autorange=True)  # a fixed x range on matched axes
     # otherwise freezes plotly.js's y autorange at [0, 4]
     fig.update_annotations(font_size=11)
@@ -306,6 +306,11 @@ def _add_column(fig: Any, view: RunView, col: int, ops: Sequence[str], *, legend
     for fault in view.faults:
         x1 = fault.end if fault.end is not None else end
         x1 = max(x1, fault.start + tl.width / 2)  # an instant fault (db loss) stays visible
+        label = {
+            "annotation_text": html.escape(fault.label),
+            "annotation_position": "top left",
+            "annotation_font": {"size": 10, "color": "#a00"},
+        }
         for row in range(1, len(ROWS) + 1):
             fig.add_vrect(
                 x0=fault.start,
@@ -315,9 +320,7 @@ def _add_column(fig: Any, view: RunView, col: int, ops: Sequence[str], *, legend
                 layer="below",
                 row=row,
                 col=col,
-                annotation_text=html.escape(fault.label) if row == 1 else None,
-                annotation_position="top left",
-                annotation_font={"size": 10, "color": "#a00"},
+                **(label if row == 1 else {}),
             )
 
 
