@@ -120,6 +120,11 @@ class Toxic:
                         {"toxics_left": ",".join(listed)},
                     )
                 )
+                others = [n for n in listed if n not in mine]
+                if others:
+                    # another fault still acts on this link: the link cannot be clean yet,
+                    # so only the removal of this fault's own toxic is evidence here
+                    continue
                 checks.append(self._healed(system, name))
             return checks
 
