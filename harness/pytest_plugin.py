@@ -125,6 +125,36 @@ def run_experiment(request: pytest.FixtureRequest, harness_seed: int) -> Callabl
     return go
 
 
+# --- the suite's summary (issue 7) ---------------------------------------------------------
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write ``<runs-dir>/summary.md`` for the experiments that ran, and append it to the
+    GitHub Actions job summary when ``GITHUB_STEP_SUMMARY`` is set."""
+    journals = [
+        Path(value)
+        for item in session.items
+        for key, value in item.user_properties
+        if key == "journal"
+    ]
+    if not journals:
+        return
+    from harness.summary import SUMMARY, append_step_summary, row, suite_markdown
+
+    runs_dir = Path(session.config.getoption("--runs-dir"))
+    text = suite_markdown([row(j.parent) for j in journals], base=runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    (runs_dir / SUMMARY).write_text(text, encoding="utf-8")
+    append_step_summary(text)
+    session.config.harness_summary = runs_dir / SUMMARY  # type: ignore[attr-defined]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    summary = getattr(terminalreporter.config, "harness_summary", None)
+    if summary is not None:
+        terminalreporter.write_line(f"harness: suite summary in {summary}")
+
+
 # --- experiments as test items --------------------------------------------------------------
 
 

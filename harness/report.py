@@ -303,13 +303,14 @@ def _add_column(fig: Any, view: RunView, col: int, ops: Sequence[str], *, legend
             yanchor="bottom",
             font={"size": 10, "color": "#777"},
         )
-    for fault in view.faults:
+    for n, fault in enumerate(view.faults):
         x1 = fault.end if fault.end is not None else end
         x1 = max(x1, fault.start + tl.width / 2)  # an instant fault (db loss) stays visible
         label = {
             "annotation_text": html.escape(fault.label),
             "annotation_position": "top left",
             "annotation_font": {"size": 10, "color": "#a00"},
+            "annotation_yshift": -13 * (n % 3),  # neighbouring faults' labels do not overlap
         }
         for row in range(1, len(ROWS) + 1):
             fig.add_vrect(

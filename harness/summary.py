@@ -60,36 +60,41 @@ def _num(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def headline(verdict: Mapping[str, Any], *, mark: bool = True) -> str:
+def headline(verdict: Mapping[str, Any], *, mark: bool = True, named: bool = True) -> str:
     """One short figure that says what an invariant measured, e.g. `goodput 0.42 C`; with
-    `mark`, a failing one ends in ✗ and an unknown one in ?."""
+    `mark`, a failing one ends in ✗ and an unknown one in ?. Chosen by the figures the
+    verdict carries (its name may be an id such as `after-surge`), prefixed by that id
+    when the figure alone would not name it."""
     name = str(verdict.get("name", "?"))
     f = verdict.get("figures") or {}
     valid = verdict.get("valid")
     suffix = "" if valid is True or not mark else " ✗" if valid is False else " ?"
-    if name == "goodput" and "fraction_of_capacity" in f:
-        text = f"goodput {_num(f['fraction_of_capacity'])} C"
-    elif name == "recovers" and "recovery_s" in f:
+    kind = ""
+    if "fraction_of_capacity" in f:
+        kind, text = "goodput", f"goodput {_num(f['fraction_of_capacity'])} C"
+    elif "recovery_s" in f:
         rec = f["recovery_s"]
+        kind = "recovers"
         text = "recovers never" if rec == "never" else f"recovers in {_num(rec)} s"
-    elif name == "latency" and "p99_ms" in f:
-        text = f"p99 {_num(f['p99_ms'])} ms"
-    elif name == "availability" and "availability" in f:
-        text = f"availability {_num(f['availability'], 4)}"
-    elif name == "no_lost_scans" and "lost" in f:
-        text = f"lost scans {f['lost']}"
+    elif "p99_ms" in f:
+        kind, text = "latency", f"p99 {_num(f['p99_ms'])} ms"
+    elif "availability" in f:
+        kind, text = "availability", f"availability {_num(f['availability'], 4)}"
+    elif "lost" in f:
+        kind, text = "no_lost_scans", f"lost scans {f['lost']}"
         if f.get("duplicated"):
             text += f", duplicated {f['duplicated']}"
-    elif name == "no_false_green":
-        bad = next((f[k] for k in ("false_greens", "violations") if k in f), None)
-        text = "false greens " + ("?" if bad is None else str(bad))
-    elif name == "faults_took_effect" and "faults" in f:
-        text = f"faults took effect {f.get('took_effect', '?')}/{f['faults']}"
+    elif "false_greens" in f:
+        kind, text = "no_false_green", f"false greens {f['false_greens']}"
+    elif "faults" in f and "took_effect" in f:
+        kind, text = "faults_took_effect", f"faults took effect {f['took_effect']}/{f['faults']}"
     elif f:
         key, value = next(iter(f.items()))
-        text = f"{name} {key}={_num(value)}"
+        text = f"{name} {key}={_num(value)}" if named else f"{key}={_num(value)}"
     else:
         text = name
+    if named and kind and not name.startswith(kind):
+        text = f"{name}: {text}"
     return text + suffix
 
 
@@ -197,7 +202,7 @@ def side_by_side(run_dirs: Iterable[Path | str]) -> str:
             outcome = (
                 "pass" if v.get("valid") is True else "FAIL" if v.get("valid") is False else "?"
             )
-            cells.append(f"{outcome:<4}  {headline(v, mark=False)}")
+            cells.append(f"{outcome:<4}  {headline(v, mark=False, named=False)}")
         lines.append(cells)
     table = [header, *lines]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]

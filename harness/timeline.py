@@ -50,7 +50,8 @@ def classify(op: Op) -> Outcome:
 class Timeline:
     """Per-window counts and latency percentiles of one run; window `i` starts at `i * width`.
 
-    `counts[(op, outcome)]` and `offered[op]` / `arrivals[op]` hold per-window counts;
+    `counts[(op, outcome)]` (by completion) and `offered[op]` / `offered_ok[op]` /
+    `arrivals[op]` (attempts, ok attempts, new arrivals; by intended time) are per-window counts;
     `p50[op]` / `p99[op]` latency in seconds of the sent attempts intended in that window
     (any outcome: a timeout is a slow answer, not a missing one), None where none were.
     """
@@ -60,6 +61,7 @@ class Timeline:
     ops: tuple[str, ...]
     counts: dict[tuple[str, str], tuple[int, ...]]
     offered: dict[str, tuple[int, ...]]
+    offered_ok: dict[str, tuple[int, ...]]
     arrivals: dict[str, tuple[int, ...]]
     p50: dict[str, tuple[float | None, ...]]
     p99: dict[str, tuple[float | None, ...]]
@@ -115,11 +117,14 @@ def timeline(ops: Iterable[Op], width: float = 0.5, duration: float | None = Non
     names = tuple(sorted({op.op for op in items}))
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * windows)
     offered: dict[str, list[int]] = defaultdict(lambda: [0] * windows)
+    offered_ok: dict[str, list[int]] = defaultdict(lambda: [0] * windows)
     arrivals: dict[str, list[int]] = defaultdict(lambda: [0] * windows)
     latencies: dict[str, list[list[float]]] = defaultdict(lambda: [[] for _ in range(windows)])
     for op in items:
         w = _window(op.intended, width, windows)
         offered[op.op][w] += 1
+        if op.outcome == "ok":
+            offered_ok[op.op][w] += 1
         if op.cause == "first":
             arrivals[op.op][w] += 1
         if op.sent is not None:
@@ -137,6 +142,7 @@ def timeline(ops: Iterable[Op], width: float = 0.5, duration: float | None = Non
         ops=names,
         counts={k: tuple(v) for k, v in counts.items()},
         offered={k: tuple(v) for k, v in offered.items()},
+        offered_ok={k: tuple(v) for k, v in offered_ok.items()},
         arrivals={k: tuple(v) for k, v in arrivals.items()},
         p50=p50,
         p99=p99,
@@ -154,8 +160,10 @@ def recovery(
     min_ops: int = 3,
 ) -> float | None:
     """Seconds from `after` to the start of the first of `consecutive` windows in which `op`
-    holds its SLO (availability of completed attempts and p99); None: it never did."""
-    ok, total = tl.count("ok", op), tl.count("all", op)
+    holds its SLO; None: it never did. A window is judged on the attempts intended in it
+    (open loop): their availability and their p99 latency."""
+    zero = (0,) * tl.windows
+    ok, total = tl.offered_ok.get(op, zero), tl.offered.get(op, zero)
     tail = tl.p99.get(op, (None,) * tl.windows)
     run = 0
     first = _window(after, tl.width, tl.windows)
