@@ -26,7 +26,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,12 @@ SQL_RESULTS = (
     f" ORDER BY at DESC LIMIT {RESULTS_SHOWN}"
 )
 SQL_PERSON_EXISTS = "SELECT 1 FROM people WHERE person_id = $1"
+SQL_PEOPLE_ROWS = (
+    "SELECT person_id, version, colour, status_asof, last_test_at, last_result"
+    " FROM people WHERE person_id = ANY($1::int[])"
+)
+REPUBLISH_EVERY_S = 0.5
+REPUBLISH_BATCH = 1000
 
 
 def iso(value: datetime | None) -> str:
@@ -175,6 +181,7 @@ class Service:
                 CircuitBreaker(s.breaker_failures, s.breaker_reset_ms / 1000)
                 if s.breaker
                 else None,
+                read_model=s.read_model,
             )
             if s.cache
             else None
@@ -191,6 +198,12 @@ class Service:
         self.spool: Spool | None = None
         self.replayer: Replayer | None = None
         self._replay_task: asyncio.Task[None] | None = None
+        # People whose committed colour could not be published to Redis (ingest answered
+        # 503): republished from the DB in the background, so the read model (whose
+        # entries never expire) does not keep an old colour until the lab retries.
+        self._unpublished: set[int] = set()
+        self._republish_task: asyncio.Task[None] | None = None
+        self.republish_every_s = REPUBLISH_EVERY_S
 
     def _new_breaker(self) -> CircuitBreaker | None:
         s = self.settings
@@ -205,10 +218,12 @@ class Service:
             self._replay_task = asyncio.get_running_loop().create_task(self.replayer.run())
 
     async def shutdown(self) -> None:
-        if self._replay_task is not None:
-            self._replay_task.cancel()
+        for task in (self._replay_task, self._republish_task):
+            if task is None:
+                continue
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._replay_task
+                await task
         if self.spool is not None:
             self.spool.close()
         if self.cache is not None:
@@ -356,6 +371,8 @@ class Service:
         if cache is None:
             entry, extra = await self._load_code(person_id, deadline, now)
             return self._code_reply(person_id, entry, now, "database", extra)
+        if cache.read_model:
+            return await self._show_from_read_model(cache, person_id, deadline, now)
         stale: CodeEntry | None = None
         cache_ok = True
         try:
@@ -376,6 +393,29 @@ class Service:
                 return self._code_reply(person_id, stale, now, "stale-cache")
             raise
         if entry is not None and cache_ok:
+            with contextlib.suppress(Unavailable):
+                await cache.fill(entry, deadline)
+        return self._code_reply(person_id, entry, now, "database", extra)
+
+    async def _show_from_read_model(
+        self, cache: CodeCache, person_id: int, deadline: float | None, now: float
+    ) -> Reply:
+        """Serve from the read model: its entry is the colour as of the last acknowledged
+        ingest whatever its age (ingest writes through before it acks), so there is no
+        freshness check and no DB call. A miss in a complete model is an unknown person.
+        Only if Redis is unavailable, or the model is not (yet) complete, does the DB
+        answer; an incomplete model is filled as the cache would be."""
+        try:
+            answer = await cache.read(person_id, deadline)
+        except Unavailable:
+            answer = None  # Redis trouble: the database is the source of truth anyway
+        if answer is not None:
+            if answer.entry is not None:
+                return self._code_reply(person_id, answer.entry, now, "read-model")
+            if answer.complete:
+                return self._code_reply(person_id, None, now, "read-model")
+        entry, extra = await self._load_code(person_id, deadline, now)
+        if entry is not None and answer is not None:
             with contextlib.suppress(Unavailable):
                 await cache.fill(entry, deadline)
         return self._code_reply(person_id, entry, now, "database", extra)
@@ -449,19 +489,13 @@ class Service:
     # -- scans
 
     async def scan(self, body: bytes, deadline: float | None) -> Reply:
+        """Record a scan. Validation is offline (the signed token names the person, and
+        only known people get tokens), so with the spool nothing here waits on the
+        database: the scan is acknowledged once it is fsync'd, and replayed later."""
         req = parse_scan(body)
-        verdict = tokens.verify(req.token, self.key, time.time())
-        if verdict.status != "valid" or verdict.claims is None:
-            return 403, {
-                "error": f"{verdict.status} token: {verdict.reason}",
-                "token": verdict.status,
-            }
-        if verdict.claims.person_id != req.person_id:
-            return 403, {
-                "error": f"token is for person {verdict.claims.person_id}, "
-                f"not person_id {req.person_id}",
-                "token": "mismatch",
-            }
+        refused = scan_refusal(req, self.key, time.time())
+        if refused is not None:
+            return refused
         answer = {
             "scan_id": req.scan_id,
             "person_id": req.person_id,
@@ -565,11 +599,46 @@ class Service:
             try:
                 await self.cache.publish(entries, self.publish_timeout_s)
             except Unavailable as exc:
+                self._schedule_republish(e.person_id for e in entries)
                 raise Unavailable(
                     f"results stored but not yet visible to show-code ({exc}); "
                     f"retry the same batch (idempotent by sample_id)"
                 ) from exc
         return 200, {"accepted": len(items), "new": new, "people_updated": len(rows)}
+
+    def _schedule_republish(self, persons: Iterable[int]) -> None:
+        self._unpublished.update(persons)
+        if self._republish_task is None or self._republish_task.done():
+            loop = asyncio.get_running_loop()
+            self._republish_task = loop.create_task(self._republish())
+
+    async def _republish(self) -> None:
+        """Publish the DB's current entries of ``_unpublished`` people until none is left.
+
+        A batch is taken out of the set before it is read, and put back if anything
+        fails, so an ingest that fails again meanwhile keeps its people queued. The
+        guarded script refuses anything older than what Redis holds, so a late
+        republish never undoes a newer ingest."""
+        cache = self.cache
+        if cache is None:
+            self._unpublished.clear()
+            return
+        while self._unpublished:
+            await asyncio.sleep(self.republish_every_s)
+            batch = sorted(self._unpublished)[:REPUBLISH_BATCH]
+            self._unpublished.difference_update(batch)
+
+            async def q(conn: asyncpg.Connection, ids: list[int] = batch) -> Any:
+                return await conn.fetch(SQL_PEOPLE_ROWS, ids)
+
+            try:
+                rows = await self.db.run(q, None, timeout_s=self.write_timeout_s)
+                now = time.time()
+                entries = [entry_from_row(r["person_id"], r, now) for r in rows]
+                await cache.publish(entries, self.publish_timeout_s)
+            except Unavailable as exc:
+                self._unpublished.update(batch)
+                log.debug("republish of %d people failed, will retry: %s", len(batch), exc)
 
     # -- tokens
 
@@ -609,6 +678,12 @@ class Service:
                 checks["cache"] = "ok"
             except Unavailable as exc:
                 checks["cache"] = str(exc)
+        read_model: str | None = None
+        if self.cache is not None and self.cache.read_model and checks["cache"] == "ok":
+            try:
+                read_model = "complete" if await self.cache.complete(0.5) else "incomplete"
+            except Unavailable:
+                read_model = "unknown"
         ready = all(v == "ok" for v in checks.values())
         body: dict[str, Any] = {
             "ready": ready,
@@ -616,6 +691,8 @@ class Service:
             "profile": self.settings.profile,
             "checks": checks,
         }
+        if read_model is not None:
+            body["read_model"] = read_model  # informative: incomplete falls back to the DB
         if self.breaker is not None:
             body["breaker"] = self.breaker.state
         if self.admission is not None:
@@ -626,6 +703,24 @@ class Service:
             body["spool_backlog_bytes"] = self.replayer.backlog_bytes()
             body["spool_replayed"] = self.replayer.replayed
         return (200 if ready else 503), body
+
+
+def scan_refusal(req: ScanRequest, key: bytes, now: float) -> Reply | None:
+    """The 403 for a scan whose token is forged, expired or someone else's; None if the
+    token is valid for ``req.person_id``. Offline: no database, no Redis."""
+    verdict = tokens.verify(req.token, key, now)
+    if verdict.status != "valid" or verdict.claims is None:
+        return 403, {
+            "error": f"{verdict.status} token: {verdict.reason}",
+            "token": verdict.status,
+        }
+    if verdict.claims.person_id != req.person_id:
+        return 403, {
+            "error": f"token is for person {verdict.claims.person_id}, "
+            f"not person_id {req.person_id}",
+            "token": "mismatch",
+        }
+    return None
 
 
 def _allow(method: str, expected: str, path: str) -> None:

@@ -1,6 +1,6 @@
 """Gateway: render an nginx config for one edge proxy and exec nginx in its place.
 
-    python -m reference_system.gateway --port 8080 --dir RUNDIR \\
+    python -m reference_system.gateway [--host 127.0.0.1] --port 8080 --dir RUNDIR \\
         --upstreams 127.0.0.1:8001,127.0.0.1:8002 --profile hardened --instance gateway-a
 
 Everything nginx writes (pid, temp files, error log) lives in RUNDIR; ``os.execvp`` keeps
@@ -33,6 +33,7 @@ class GatewaySpec:
     upstreams: tuple[Endpoint, ...]
     instance: str
     run_as_root: bool
+    host: str = "127.0.0.1"  # the listen address (0.0.0.0 inside a container)
 
 
 def _error_location(name: str, status: int, message: str, retry_after: bool) -> str:
@@ -105,6 +106,8 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
             "    limit_req_log_level info;\n"
         )
         limit = f"            limit_req zone=per_client burst={s.rate_limit_burst} nodelay;\n"
+    # An IPv6 literal needs brackets in nginx's listen directive.
+    listen = f"[{spec.host}]:{spec.port}" if ":" in spec.host else f"{spec.host}:{spec.port}"
     proxy_lines = "".join(f"            {line}\n" for line in proxy)
     retry = s.upstream_retry or s.upstream_timeouts
     errors = (
@@ -150,7 +153,7 @@ http {{
 {servers}{keepalive}    }}
 
     server {{
-        listen 127.0.0.1:{spec.port} backlog=4096;
+        listen {listen} backlog=4096;
         error_page 429 = @limited;
         error_page 502 = @bad_gateway;
         error_page 504 = @gateway_timeout;
@@ -181,6 +184,7 @@ def nginx_binary() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference_system.gateway")
+    parser.add_argument("--host", default="127.0.0.1", help="listen address")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--dir", required=True, help="run directory for config, pid, temp files")
     parser.add_argument("--upstreams", required=True, help="HOST:PORT,HOST:PORT,...")
@@ -193,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             parse_hostport(u, "--upstreams") for u in args.upstreams.split(",") if u.strip()
         )
         rundir = Path(args.dir).resolve()
-        spec = GatewaySpec(args.port, rundir, upstreams, args.instance, os.geteuid() == 0)
+        spec = GatewaySpec(
+            args.port, rundir, upstreams, args.instance, os.geteuid() == 0, args.host
+        )
         text = render(settings, spec)
         binary = nginx_binary()
     except (SettingsError, ValueError, FileNotFoundError) as exc:

@@ -5,8 +5,12 @@
 
 Data comes from ``random.Random(seed)`` and is loaded with COPY; a copy is kept in
 unlogged ``*_pristine`` tables so ``--reset`` (TRUNCATE + INSERT ... SELECT) brings a used
-database back to the freshly seeded state in well under a second. ``--redis`` also flushes
-the code cache, whose versions would otherwise outlive the reset. Prints one summary line.
+database back to the freshly seeded state in well under a second. ``--redis`` (re)builds
+the Redis read model from the database, every mode included (seeded, reset, unchanged):
+FLUSHDB (cached versions and floors would otherwise outlive a reset), every person's code
+entry with pipelined MSETs, then the completeness marker last (see cache.py). It is an
+offline step like the reset itself: an ingest acknowledged while it runs may be undone.
+Prints one summary line.
 """
 
 from __future__ import annotations
@@ -20,13 +24,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from redis.exceptions import RedisError
 
 from reference_system.addresses import parse_hostport, postgres_dsn
+from reference_system.cache import COMPLETE_KEY, encode_fields, entry_key
 from reference_system.schema import DDL
 
 EPOCH = datetime(2022, 1, 4, 6, 0, tzinfo=UTC)  # the morning of the second outage
 SHARE_RED = 0.02
 SHARE_YELLOW = 0.08
+MSET_PAIRS = 10_000  # keys per MSET in the read-model load
+
+# Whole seconds since the epoch, formatted in Python with a memo (seeded times repeat):
+# twice as fast as to_char() or converting 100k datetimes.
+SQL_READ_MODEL = (
+    "SELECT person_id, version, colour, floor(extract(epoch FROM status_asof))::bigint,"
+    " floor(extract(epoch FROM last_test_at))::bigint, coalesce(last_result, '')"
+    " FROM people"
+)
 
 
 @dataclass(frozen=True)
@@ -38,11 +53,18 @@ class SeedReport:
     seed: int
     mode: str  # "seeded", "reset" or "unchanged"
     seconds: float
+    read_model: int | None = None  # entries loaded into Redis (None: no --redis)
+    read_model_seconds: float = 0.0
 
     def line(self) -> str:
+        loaded = (
+            ""
+            if self.read_model is None
+            else f" read_model={self.read_model} in {self.read_model_seconds:.3f}s"
+        )
         return (
             f"seed: {self.mode} people={self.people} venues={self.venues} "
-            f"seed={self.seed} in {self.seconds:.3f}s"
+            f"seed={self.seed}{loaded} in {self.seconds:.3f}s"
         )
 
 
@@ -128,7 +150,8 @@ def seed(
 ) -> SeedReport:
     """Create the schema and seed; with ``reset``, restore the freshly seeded state.
 
-    ``dsn`` is a libpq DSN or ``HOST:PORT``. ``redis`` (``HOST:PORT``) is flushed too.
+    ``dsn`` is a libpq DSN or ``HOST:PORT``. ``redis`` (``HOST:PORT``) gets the read model
+    rebuilt from the seeded (or reset) database.
     """
     if people < 1 or venues < 1:
         raise ValueError(f"people={people}, venues={venues}: expected both >= 1")
@@ -147,20 +170,57 @@ def seed(
         else:
             mode = "unchanged"
         conn.commit()
-    if redis:
-        _flush_redis(redis)
-    return SeedReport(people, venues, seed, mode, time.perf_counter() - start)
+        loaded: int | None = None
+        load_s = 0.0
+        if redis:
+            load_start = time.perf_counter()
+            loaded = load_read_model(cur, redis, f"people={people} seed={seed}")
+            load_s = time.perf_counter() - load_start
+    return SeedReport(people, venues, seed, mode, time.perf_counter() - start, loaded, load_s)
 
 
-def _flush_redis(target: str) -> None:
+def read_model_values(cur: psycopg.Cursor, now: float) -> list[str]:
+    """``[key, value, key, value, ...]``: every person's code entry as the app would cache
+    it (app.iso: UTC, whole seconds, "" for no test), with ``cached_at=now``."""
+    memo: dict[int | None, str] = {None: ""}
+
+    def iso(ts: int | None) -> str:
+        text = memo.get(ts)
+        if text is None:
+            text = memo[ts] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+        return text
+
+    cur.execute(SQL_READ_MODEL)
+    flat: list[str] = []
+    for pid, version, colour, asof, last_at, last_result in cur.fetchall():
+        flat.append(entry_key(pid))
+        flat.append(
+            encode_fields(pid, version, colour, iso(asof), asof, iso(last_at), last_result, now)
+        )
+    return flat
+
+
+def load_read_model(cur: psycopg.Cursor, target: str, label: str = "") -> int:
+    """Replace the Redis database at ``target`` with the read model of ``cur``'s database.
+
+    FLUSHDB, the entries in pipelined MSETs (no expiry), and only once every MSET has
+    succeeded the completeness marker; returns the number of entries."""
     import redis as redis_lib
 
+    flat = read_model_values(cur, time.time())
+    count = len(flat) // 2
     ep = parse_hostport(target, "--redis")
-    client = redis_lib.Redis(host=ep.host, port=ep.port, socket_timeout=5)
+    client = redis_lib.Redis(host=ep.host, port=ep.port, socket_timeout=30)
     try:
-        client.flushdb()
+        pipe = client.pipeline(transaction=False)
+        pipe.flushdb()
+        for i in range(0, len(flat), 2 * MSET_PAIRS):
+            pipe.execute_command("MSET", *flat[i : i + 2 * MSET_PAIRS])
+        pipe.execute()  # raises on any error reply: then no marker
+        client.set(COMPLETE_KEY, f"{count} {label} at {time.time():.3f}".strip())
     finally:
         client.close()
+    return count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,11 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venues", type=int, default=2_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reset", action="store_true", help="restore the freshly seeded state")
-    parser.add_argument("--redis", help="HOST:PORT of the cache to flush as well")
+    parser.add_argument(
+        "--redis", help="HOST:PORT of Redis: flush it and load the read model (every person)"
+    )
     args = parser.parse_args(argv)
     try:
         report = seed(args.postgres, args.people, args.venues, args.seed, args.reset, args.redis)
-    except (ValueError, psycopg.Error) as exc:
+    except (ValueError, OSError, psycopg.Error, RedisError) as exc:
         print(f"seed: failed: {exc}", file=sys.stderr)
         return 1
     print(report.line())

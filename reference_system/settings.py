@@ -53,6 +53,7 @@ class Settings:
     cache_fresh_s: int
     stale_on_error: bool
     cache_stale_s: int  # bounded staleness: older entries are never served
+    read_model: bool  # Redis holds every person's colour (complete, kept current by ingest)
     # -- scan write path (hypothesis 5)
     spool: bool
     spool_fsync: bool
@@ -108,6 +109,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "breaker": False,
         "single_query": False,
         "cache": False,
+        "read_model": False,
         "stale_on_error": False,
         "spool": False,
         "spool_fsync": True,
@@ -128,6 +130,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "breaker": True,
         "single_query": True,
         "cache": True,
+        "read_model": True,
         "stale_on_error": True,
         "spool": True,
         "spool_fsync": True,

@@ -38,6 +38,10 @@ def entry(pid: int, colour: str, cached_at: float, version: int = 1) -> CodeEntr
 
 
 class FakeCache:
+    """The code cache as used without the read model (``read_model`` off)."""
+
+    read_model = False
+
     def __init__(self, stored: CodeEntry | None = None, fail: bool = False) -> None:
         self.stored = stored
         self.fail = fail
