@@ -240,7 +240,9 @@ DEMO = Path("experiments/xian-story.yaml")
     type=click.Path(dir_okay=False, path_type=Path),
     help="the story to tell",
 )
-@click.option("--capacity", type=float, help="use this C (req/s) instead of calibrating")
+@click.option(
+    "--capacity", type=float, help="C (req/s) for both profiles (default: naive's, calibrated)"
+)
 def demo_command(seed: int, runs_dir: Path, experiment_path: Path, capacity: float | None) -> None:
     """The Xi'an story: a morning surge with a retry storm, then a database loss, on the naive
     and the hardened profile; prints them side by side and writes the report."""
@@ -263,6 +265,7 @@ def demo_command(seed: int, runs_dir: Path, experiment_path: Path, capacity: flo
                 progress=lambda msg: click.echo(f"# {msg}", err=True),
             )
             results.append(run(exp, options))
+            capacity = capacity or results[-1].capacity  # the same offered load on both
     except KeyboardInterrupt:
         click.echo("# interrupted; everything torn down", err=True)
         sys.exit(130)
