@@ -485,3 +485,79 @@ def test_per_client_rate_limit_only_in_hardened(reference_stack, gw, people) -> 
         assert code(gw, pid).status == 200  # another client is unaffected
     else:
         assert 429 not in statuses
+
+
+# -- the read model, and hypothesis 5: the database link is down
+
+
+def test_seed_loads_the_read_model_and_hardened_serves_from_it(reference_stack, gw, people) -> None:
+    import redis as redis_lib
+
+    client = redis_lib.Redis.from_url(reference_stack.redis_url)
+    try:
+        assert client.exists("readmodel:complete") == 1  # seed --redis, in both profiles
+        pid = people["yellow"][-5]
+        raw = client.get(f"code:{pid}")
+        assert raw is not None and raw.split(b"|")[2] == b"yellow"
+        assert client.ttl(f"code:{pid}") == -1  # never expires
+    finally:
+        client.close()
+    ready = call(gw, "GET", "/readyz").body
+    ans = code(gw, pid)
+    assert ans.status == 200 and ans.body["colour"] == "yellow"
+    if reference_stack.profile == "hardened":
+        assert ready["read_model"] == "complete"
+        assert ans.body["source"] == "read-model" and ans.body["degraded"] is False
+    else:
+        assert "read_model" not in ready and ans.body["source"] == "database"
+
+
+def _set_db_links(system: Any, enabled: bool) -> list[str]:
+    names = [n for n in system.toxiproxy.proxies() if n.endswith("->postgres")]
+    assert names, system.toxiproxy.proxies()
+    for name in names:
+        system.toxiproxy.set_enabled(name, enabled)
+    return names
+
+
+def test_with_the_database_link_down_reads_and_scans_keep_working(
+    reference_stack, fresh, people
+) -> None:
+    """Hardened: every app worker's link to PostgreSQL is cut. Show-code is answered from
+    the read model (people nobody has read yet: no cache entry could help), unknown people
+    are still 404, scans are acknowledged from the spool, and every acknowledged scan is
+    in the database once the link is back."""
+    if reference_stack.profile != "hardened":
+        pytest.skip("naive has neither read model nor spool; the db-down experiment shows it")
+    system = reference_stack.system
+    urls = reference_stack.gateway_urls
+    victims = [fresh("green") for _ in range(6)] + [fresh("yellow") for _ in range(2)]
+    red = people["red"][-6]
+    acked: list[str] = []
+    _set_db_links(system, False)
+    try:
+        assert call(urls[0], "GET", "/readyz").status == 503  # the database is gone
+        for i, pid in enumerate([*victims, red]):
+            url = urls[i % len(urls)]
+            started = time.monotonic()
+            shown = code(url, pid)
+            assert shown.status == 200, shown.body
+            assert shown.body["source"] == "read-model" and shown.body["degraded"] is False
+            assert time.monotonic() - started < 0.5
+            body = scan_body(pid, shown.body["token"])
+            started = time.monotonic()
+            ans = call(url, "POST", "/v1/scans", body)
+            assert ans.status == 200 and ans.body["status"] == "recorded", ans.body
+            assert time.monotonic() - started < 0.5
+            acked.append(body["scan_id"])
+        assert code(urls[0], red).body["colour"] == "red"
+        assert code(urls[0], 100_001).status == 404  # a complete model knows who is unknown
+        forged = scan_body(victims[0], "garbage")
+        assert call(urls[0], "POST", "/v1/scans", forged).status == 403
+    finally:
+        _set_db_links(system, True)
+    for scan_id in acked:
+        assert wait_for_row(reference_stack.postgres_dsn, scan_id, timeout=20) == 1, scan_id
+    deadline = time.monotonic() + 10
+    while call(urls[0], "GET", "/readyz").status != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
