@@ -80,3 +80,10 @@ def test_max_conns_sheds_at_the_edge_with_503() -> None:
     assert "return 503" in conf
     naive = render(load("naive"), SPEC)
     assert "max_conns" not in naive and "return 502" in naive
+
+
+def test_listen_address_follows_host() -> None:
+    wide = render(load("hardened"), dataclasses.replace(SPEC, host="0.0.0.0"))
+    assert "listen 0.0.0.0:20080 backlog=4096;" in wide
+    v6 = render(load("naive"), dataclasses.replace(SPEC, host="::"))
+    assert "listen [::]:20080 backlog=4096;" in v6
