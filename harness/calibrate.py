@@ -63,6 +63,7 @@ __all__ = [
     "calibrate",
     "calibrate_async",
     "capacity_key",
+    "system_key",
 ]
 
 ClientFactory = Callable[[Sequence[str]], AbstractAsyncContextManager[Client]]
@@ -167,7 +168,8 @@ def capacity_key(
     )
 
 
-def _system_key(topology: Any) -> str:
+def system_key(topology: Any) -> str:
+    """The part of the cache key naming a topology and its parameters."""
     params = json.dumps(dict(topology.params), sort_keys=True, separators=(",", ":"))
     return f"{topology.name} {params}"
 
@@ -361,7 +363,7 @@ async def calibrate_async(
     else:
         urls = list(system_or_gateway_urls.endpoints.gateways)
         if profile_key is None:
-            profile_key = _system_key(system_or_gateway_urls.topology)
+            profile_key = system_key(system_or_gateway_urls.topology)
     if not urls:
         raise ValueError("calibrate needs at least one gateway URL")
     if not slo_p99 > 0 or not 0 <= max_error_rate < 1:

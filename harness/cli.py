@@ -241,7 +241,9 @@ DEMO = Path("experiments/xian-story.yaml")
     help="the story to tell",
 )
 @click.option(
-    "--capacity", type=float, help="C (req/s) for both profiles (default: naive's, calibrated)"
+    "--capacity",
+    type=float,
+    help="C (req/s) for both profiles (default: calibrated on capacity_from)",
 )
 def demo_command(seed: int, runs_dir: Path, experiment_path: Path, capacity: float | None) -> None:
     """The Xi'an story: a morning surge with a retry storm, then a database loss, on the naive

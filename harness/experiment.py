@@ -171,6 +171,7 @@ class System:
     host: str = "127.0.0.1"
     params: Mapping[str, Any] = field(default_factory=dict)
     profiles_available: tuple[str, ...] = ()
+    capacity_from: str | None = None  # the profile whose capacity is C (None: each its own)
 
 
 @dataclass(frozen=True)
@@ -467,7 +468,7 @@ def _system(node: Node, base: Path) -> System:
     raw = _topology_file(str(topo_path), topo_path.stat().st_mtime_ns)
     defaults: dict[str, Any] = dict(raw.key("params", {}).mapping())
     profiles = tuple(raw.key("profiles", {}).mapping())
-    fixed = {"topology", "profile", "backend", "host", "params"}
+    fixed = {"topology", "profile", "backend", "host", "params", "capacity_from"}
     param_keys = set(defaults) - fixed
     node.no_unknown_keys(frozenset(fixed | param_keys))
 
@@ -479,6 +480,12 @@ def _system(node: Node, base: Path) -> System:
         profile = p.choice(profiles)
     backend = node.key("backend", "local").choice(BACKENDS)
     host = node.key("host", "127.0.0.1").str()
+    # C is the design capacity: by default the hardened configuration's, so that every
+    # profile meets the same absolute load, as Xi'an's morning met whatever system ran.
+    capacity_from: str | None = "hardened" if "hardened" in profiles else None
+    if node.has("capacity_from"):
+        c = node.key("capacity_from")
+        capacity_from = None if c.value == "own" else c.choice((*profiles, "own"))
 
     params: dict[str, Any] = {}
     given = [(k, n) for k, n in node.items() if k in param_keys]
@@ -496,7 +503,15 @@ def _system(node: Node, base: Path) -> System:
             _topology(topo_path, p, params)
         except ConfigError as e:
             raise node.fail(f"parameters topology {topo_path.name} accepts", str(e)) from None
-    return System(topo_path, profile, backend, host, MappingProxyType(params), profiles)  # type: ignore[arg-type]
+    return System(
+        topo_path,
+        profile,
+        backend,  # type: ignore[arg-type]
+        host,
+        MappingProxyType(params),
+        profiles,
+        capacity_from,
+    )
 
 
 def _param(node: Node, default: Any, reference_overrides: bool) -> Any:

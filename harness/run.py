@@ -37,7 +37,7 @@ from typing import Any
 
 from harness import progress
 from harness.backends import System, get_backend
-from harness.calibrate import Capacity, calibrate
+from harness.calibrate import cached_capacity, calibrate, capacity_key, system_key
 from harness.client import FastClient
 from harness.experiment import Experiment
 from harness.faults import run_schedule
@@ -144,7 +144,7 @@ def run(experiment: Experiment, options: RunOptions, *, system: System | None = 
             say("seeding")
             system.seed(seed)
         with clock("calibrate"):
-            capacity = _capacity(system, topology, options, say)
+            capacity = _capacity(experiment, system, options, say)
         common = dict(
             experiment=experiment,
             options=options,
@@ -194,13 +194,25 @@ class _Stopwatch:
 
 
 def _capacity(
-    system: System, topology: Topology, options: RunOptions, say: Callable[[str], None]
+    experiment: Experiment, system: System, options: RunOptions, say: Callable[[str], None]
 ) -> float:
+    """C in req/s: given, or calibrated (cached) on the experiment's `capacity_from` profile,
+    which may mean starting that profile once just to measure it."""
     if options.capacity is not None:
         return options.capacity
-    say("calibrating capacity C (cached per machine and configuration)")
-    cap: Capacity = calibrate(system, refresh=options.recalibrate, log=None)
-    return cap.rps
+    source = experiment.system.capacity_from
+    if source is None or source == options.profile:
+        say(f"capacity C of {options.profile} (calibrated once per machine and configuration)")
+        return calibrate(system, refresh=options.recalibrate).rps
+    other = topology_for(experiment, source)
+    cached = cached_capacity(capacity_key(system_key(other)))
+    if cached is not None and not options.recalibrate:
+        return cached.rps
+    say(f"calibrating capacity C on {source} (once per machine and configuration)")
+    backend = get_backend(options.backend or experiment.system.backend)
+    with backend.start(other, seed=options.seed) as reference:
+        reference.seed(options.seed)
+        return calibrate(reference, refresh=True).rps
 
 
 def _good_clients() -> tuple[ClientClass, ...]:
