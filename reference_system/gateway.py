@@ -126,6 +126,7 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
 {user}daemon off;
 master_process on;
 worker_processes 1;
+worker_rlimit_nofile {2 * s.gateway_worker_connections + 1024};
 pid {run}/nginx.pid;
 error_log stderr crit;  # per-request upstream errors would flood the log under overload
 

@@ -118,7 +118,9 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "upstream_timeouts": False,
         "upstream_keepalive": 0,
         "upstream_health": False,
-        "gateway_worker_connections": 1024,
+        # Xi'an-style "never refuse a user": the gateway takes every connection, so the
+        # queue in front of the app workers is bounded by nothing but patience
+        "gateway_worker_connections": 16384,
         "upstream_max_conns": 0,
     },
     "hardened": {
