@@ -48,8 +48,8 @@ from harness.store import RunDir
 from harness.topology import Topology, load_topology
 from harness.workload import ClientClass, Constant, Good, Mix, Workload, rps
 
-WARMUP_SECONDS = 1.0
-STEADY_SECONDS = 2.0
+WARMUP_SECONDS = 0.5
+STEADY_SECONDS = 1.5
 STEADY_FRACTION = 0.2
 STEADY_MIX = Mix(show_code=0.9, scan=0.0, lookup=0.1, ingest=0.0)  # reads: no trace in the data
 STEADY_P99 = 0.3
@@ -278,7 +278,7 @@ def _workload(
     schedule = experiment.schedule(capacity, seed=seed, tag=f"{run_dir.path.name}")
     gateways = list(system.endpoints.gateways)
     duration = schedule.duration
-    config = LoadConfig(targets=len(gateways), drain=10.0, deadline=duration + 10.0)
+    config = LoadConfig(targets=len(gateways), drain=5.0, deadline=duration + 5.0)
 
     async def go() -> tuple[LoadResult, Any, float]:
         with HistoryWriter(run_dir.history) as disk:
