@@ -5,10 +5,12 @@ harness up [TOPOLOGY] [--profile hardened] [--param app_workers=3] [--seed 1]
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -40,6 +42,24 @@ def _terminate_on_signals() -> None:
         signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _exit_codes(
+    interrupted: str = "# interrupted; everything torn down", interrupt_code: int = 130
+) -> Iterator[None]:
+    """Bad input exits 2, a broken setup 1, Ctrl-C 130 (after teardown), with one line each."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(interrupted, err=True)
+        sys.exit(interrupt_code)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except HarnessError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 @click.group()
 @click.version_option(package_name="xian-chaos-harness")
 def main() -> None:
@@ -69,7 +89,7 @@ def up(
     from harness.backends import get_backend
 
     _terminate_on_signals()
-    try:
+    with _exit_codes("# stopped; everything torn down", 0):
         topo = load_topology(topology or REFERENCE, profile=profile, params=_parse_params(params))
         started = time.monotonic()
         with get_backend(backend).start(topo, seed=seed) as system:
@@ -95,14 +115,6 @@ def up(
             sys.stdout.flush()
             while True:
                 time.sleep(3600)
-    except KeyboardInterrupt:
-        click.echo("# stopped; everything torn down", err=True)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except HarnessError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
 
 
 def _load_experiments(paths: tuple[Path, ...]) -> list:
@@ -141,13 +153,9 @@ def run_command(
     from harness.run import RunOptions, run
 
     _terminate_on_signals()
-    try:
-        experiments = _load_experiments(paths)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
     failed = False
-    try:
+    with _exit_codes():
+        experiments = _load_experiments(paths)
         for exp in experiments:
             for prof in [profile] if profile else exp.profiles:
                 run_seed = seed if seed is not None else exp.seed
@@ -165,15 +173,6 @@ def run_command(
                 result = run(exp, options)
                 click.echo(result.summary())
                 failed |= (not result.met) if expectations else result.valid is not True
-    except KeyboardInterrupt:
-        click.echo("# interrupted; everything torn down", err=True)
-        sys.exit(130)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except HarnessError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     sys.exit(1 if failed else 0)
 
 
@@ -181,11 +180,8 @@ def run_command(
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def list_command(paths: tuple[Path, ...]) -> None:
     """List experiments with one-line descriptions."""
-    try:
+    with _exit_codes():
         experiments = _load_experiments(paths or (Path("experiments"),))
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
     width = max((len(e.name) for e in experiments), default=0)
     for exp in experiments:
         click.echo(f"{exp.name:<{width}}  {exp.description}")
@@ -217,11 +213,8 @@ def report_command(run_dir: Path, single: bool) -> None:
     from harness.report import write_report
     from harness.summary import write_summary
 
-    try:
+    with _exit_codes():
         path = _run_dir(run_dir)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
     write_summary(path)
     click.echo(write_report(path, side_by_side=not single))
 
@@ -254,7 +247,7 @@ def demo_command(seed: int, runs_dir: Path, experiment_path: Path, capacity: flo
     from harness.summary import side_by_side
 
     _terminate_on_signals()
-    try:
+    with _exit_codes():
         exp = load_experiment(experiment_path)
         results = []
         for profile in ("naive", "hardened"):
@@ -268,15 +261,6 @@ def demo_command(seed: int, runs_dir: Path, experiment_path: Path, capacity: flo
             )
             results.append(run(exp, options))
             capacity = capacity or results[-1].capacity  # the same offered load on both
-    except KeyboardInterrupt:
-        click.echo("# interrupted; everything torn down", err=True)
-        sys.exit(130)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except HarnessError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     for result in results:  # each report shows both profiles, now that both have run
         report = write_report(result.run_dir)
     click.echo(side_by_side([r.run_dir for r in results]))
