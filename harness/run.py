@@ -70,6 +70,7 @@ class RunOptions:
     recalibrate: bool = False
     progress: Callable[[str], None] | None = None
     live: bool | None = None  # the live progress line; None: only when stderr is a terminal
+    publish: bool = True  # write report.html and summary.md (a search's examples do not)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def run(experiment: Experiment, options: RunOptions, *, system: System | None = 
     timings: dict[str, float] = {}
     clock = _Stopwatch(timings)
     with contextlib.ExitStack() as stack:
+        reused = system is not None
         with clock("start"):
             if system is None:
                 say(f"starting {topology.name} ({options.profile}) on {backend_name}")
@@ -142,7 +144,10 @@ def run(experiment: Experiment, options: RunOptions, *, system: System | None = 
             stack.callback(_save_logs, system, run_dir)
         with clock("seed"):
             say("seeding")
-            system.seed(seed)
+            if reused:
+                reset_system(system, seed)
+            else:
+                system.seed(seed)
         with clock("calibrate"):
             capacity = _capacity(experiment, system, options, say)
         common = dict(
@@ -175,6 +180,31 @@ def run(experiment: Experiment, options: RunOptions, *, system: System | None = 
             aborted=None,
         )
     raise AssertionError("unreachable")
+
+
+# --- reuse (issue 9) -----------------------------------------------------------------------
+
+
+def reset_system(system: System, seed: int) -> None:
+    """A reused system back to where a fresh one starts: no toxic and every link enabled
+    (Toxiproxy reset), every component running and not paused, the data re-seeded (the
+    topology's fast ``reset:`` command when it has one). A database loss changes the
+    topology itself (a standby promoted): such a system cannot be reset, start a new one.
+    """
+    import inspect
+
+    system.toxiproxy.reset()
+    for name in system.endpoints.components:
+        is_running = getattr(system, "is_running", None)
+        if is_running is not None and not is_running(name):
+            system.restart(name)  # type: ignore[attr-defined]
+        elif hasattr(system, "resume"):
+            with contextlib.suppress(Exception):
+                system.resume(name)
+    if "reset" in inspect.signature(system.seed).parameters:
+        system.seed(seed, reset=True)  # type: ignore[call-arg]
+    else:
+        system.seed(seed)
 
 
 # --- steps ---------------------------------------------------------------------------------
@@ -433,7 +463,8 @@ def _finish(
         "summary": "summary.md",
     }
     journal_path = run_dir.write_journal(journal)
-    _publish(run_dir.path, options.progress)
+    if options.publish:
+        _publish(run_dir.path, options.progress)
     return RunResult(
         experiment=experiment.name,
         profile=profile,

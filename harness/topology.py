@@ -20,6 +20,7 @@ A topology is what a backend starts. It is written in YAML (the reference system
       - {from: client, to: web}          # client->web-1, client->web-2: the client edge
       - {from: web, to: db}              # web-1->db, web-2->db
     seed: ["${python}", -m, myapp.seed, --db, "${addr:db}", --seed, "${seed}"]
+    reset: ["${python}", -m, myapp.seed, --db, "${addr:db}", --seed, "${seed}", --reset]
 
 Every link, including the client edge, is one Toxiproxy proxy, so any fault can be put
 on any link. Components reach each other only through links: ``${link:db}`` renders as
@@ -31,6 +32,10 @@ Placeholders (rendered by a backend once ports are known): ``${port}`` ``${host}
 lists and mappings) ``${link:TARGET}`` ``${links:GROUP}`` (comma-separated)
 ``${addr:COMPONENT}`` (direct, for seeding and checks) ``${bin:NAME}`` (a binary found
 on PATH or in PostgreSQL's bin directory).
+
+``reset:`` (optional, like ``seed:``) brings a used system back to its freshly seeded
+state quickly, so a started system can be reused between runs (a fault search runs many
+short examples on one system); without it a reused system is seeded again in full.
 """
 
 from __future__ import annotations
@@ -115,6 +120,7 @@ class Topology:
     params: Mapping[str, Any]
     seed: tuple[str, ...] = ()
     source: str = "<memory>"
+    reset: tuple[str, ...] = ()  # (issue 9) back to the seeded state; empty: seed again
     root: Path = Path(".")
     profile: str | None = None
 
@@ -145,7 +151,9 @@ class Topology:
 
 # --- loading ---------------------------------------------------------------------------
 
-_TOP_KEYS = frozenset({"name", "description", "params", "profiles", "components", "links", "seed"})
+_TOP_KEYS = frozenset(
+    {"name", "description", "params", "profiles", "components", "links", "seed", "reset"}
+)
 _COMPONENT_KEYS = frozenset(
     {"command", "probe", "env", "data_dir", "user", "after", "replicas", "naming", "image"}
 )
@@ -213,12 +221,14 @@ def load_topology(
         raise root.key("links").fail("at least one link from 'client' (the client edge)")
 
     seed = root.key("seed").str_list() if root.has("seed") else ()
+    reset = root.key("reset").str_list() if root.has("reset") else ()  # issue 9
     topo = Topology(
         name=name,
         components=tuple(components),
         links=tuple(links),
         params=values,
         seed=seed,
+        reset=reset,
         source=root.source,
         root=Path(root.source).resolve().parent,
         profile=profile,

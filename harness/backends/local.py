@@ -330,12 +330,15 @@ class LocalSystem:
             pause = min(pause * 1.5, 0.02)
 
     # --- abilities -------------------------------------------------------------------------
-    def seed(self, seed: int | None = None) -> None:
-        """Run the topology's seed command (if any) against the running system."""
-        if not self.topology.seed:
+    def seed(self, seed: int | None = None, reset: bool = False) -> None:
+        """Run the topology's seed command (if any) against the running system; with
+        ``reset``, its ``reset:`` command instead when it has one (a used system back to
+        the seeded state, fast)."""
+        template = self.topology.reset if reset and self.topology.reset else self.topology.seed
+        if not template:
             return
         ctx = self.ctx if seed is None else RenderContext(**{**self.ctx.__dict__, "seed": seed})
-        command = [render(t, ctx, None) for t in self.topology.seed]
+        command = [render(t, ctx, None) for t in template]
         result = subprocess.run(
             command,
             env=self._env("seed", {}),
