@@ -96,16 +96,23 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
         ]
     else:
         proxy += ["proxy_next_upstream off;"]
-    limit_zone = limit = ""
+    limit_zone = limit = gate_limit = ""
     if s.rate_limit:
-        # Requests without X-Client-Id have an empty key and are not limited.
+        # Requests without X-Client-Id have an empty key and are not limited. A venue's gate
+        # scans a queue of people, so scans get their own, higher per-device limit: the
+        # phones' limit would turn a busy metro gate away.
         limit_zone = (
             f"    limit_req_zone $http_x_client_id zone=per_client:16m "
             f"rate={s.rate_limit_rps}r/s;\n"
+            f"    limit_req_zone $http_x_client_id zone=per_gate:16m "
+            f"rate={s.rate_limit_gate_rps}r/s;\n"
             "    limit_req_status 429;\n"
             "    limit_req_log_level info;\n"
         )
         limit = f"            limit_req zone=per_client burst={s.rate_limit_burst} nodelay;\n"
+        gate_limit = (
+            f"            limit_req zone=per_gate burst={2 * s.rate_limit_gate_rps} nodelay;\n"
+        )
     # An IPv6 literal needs brackets in nginx's listen directive.
     listen = f"[{spec.host}]:{spec.port}" if ":" in spec.host else f"{spec.host}:{spec.port}"
     proxy_lines = "".join(f"            {line}\n" for line in proxy)
@@ -168,6 +175,9 @@ http {{
 
         location / {{
 {limit}{proxy_lines}        }}
+
+        location = /v1/scans {{
+{gate_limit}{proxy_lines}        }}
 
 {errors}    }}
 }}

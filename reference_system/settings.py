@@ -61,6 +61,7 @@ class Settings:
     rate_limit: bool
     rate_limit_rps: int
     rate_limit_burst: int
+    rate_limit_gate_rps: int  # per scanning device (a venue's gate), on POST /v1/scans
     upstream_retry: bool  # proxy_next_upstream
     upstream_timeouts: bool
     upstream_connect_timeout_ms: int
@@ -90,6 +91,7 @@ _COMMON: dict[str, Any] = {
     "cache_stale_s": 300,
     "rate_limit_rps": 20,
     "rate_limit_burst": 40,
+    "rate_limit_gate_rps": 200,
     "upstream_connect_timeout_ms": 200,
     "upstream_read_timeout_ms": 1000,
     "upstream_max_fails": 3,
@@ -151,6 +153,7 @@ _MIN_VALUE: dict[str, int] = {
     "db_pool_size": 1,
     "breaker_failures": 1,
     "rate_limit_rps": 1,
+    "rate_limit_gate_rps": 1,
     "upstream_max_fails": 1,
     "upstream_fail_timeout_s": 1,
     "gateway_worker_connections": 16,
