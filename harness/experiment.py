@@ -61,6 +61,18 @@ invariants:                         # required, non-empty; each one kind with it
   - no_false_green: {}
   - faults_took_effect: {}
 
+search:                             # optional: a fault search (harness.search, docs/search.md)
+  kinds: [latency, down, kill, pause]  # default: every kind; shrinking prefers the milder
+  targets: [app->postgres, app-1]   # links and components (groups too); default: all of them
+  max_faults: 2                     # schedules of min_faults (1) .. max_faults faults
+  window: [2s, 12s]                 # when faults start (default: the first half)
+  duration: [1s, 8s]                # how long each lasts (default: 1s .. a quarter)
+  magnitudes: {latency: [50, 2000]} # per kind [low, high] in its YAML unit
+  examples: 15                      # schedules generated (shrinking comes on top)
+  budget: 5m                        # the whole search, shrinking included
+  replays: 2                        # runs at most per schedule, of which ...
+  must_fail: 2                      # ... this many must fail for it to count as failing
+
 expect:                             # optional, per profile; unlisted profiles must pass
   naive: {fail: [recovers, goodput]}  # these invariant ids must fail (others may do anything)
   hardened: pass                    # every invariant must hold; `skip` does not run it
@@ -96,10 +108,18 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
-from harness.faults import ScheduledFault, parse_schedule
+from harness.faults import (
+    FaultError,
+    ScheduledFault,
+    parse_schedule,
+    resolve_components,
+    resolve_links,
+)
 from harness.invariants import FaultRecord, FinalState, Invariant, Phase, Verdict
 from harness.invariants._values import parse_duration, parse_fraction
 from harness.invariants.registry import parse_invariants
+from harness.search import Search
+from harness.strategies import KIND_ORDER, MAGNITUDES, SearchSpace, fault_schedules
 from harness.topology import REFERENCE, Topology, load_topology
 from harness.validate import Node
 from harness.workload import (
@@ -279,6 +299,7 @@ class Experiment:
     invariants: tuple[Invariant, ...]
     expect: Mapping[str, Expectation] = field(default_factory=dict)
     seed: int | None = None
+    search: Search | None = None  # a fault search (issue 9): harness.search
 
     @property
     def profiles(self) -> tuple[str, ...]:
@@ -357,10 +378,6 @@ def load_experiment(path: Path | str, *, allow_hosts: Iterable[str] = ()) -> Exp
     root.mapping()
     check_loopback(root, frozenset(allow_hosts))
     root.no_unknown_keys(_TOP_KEYS)
-    if root.has("search"):
-        raise root.key("search").fail(
-            "no 'search' section", "generated fault schedules (Hypothesis) are not supported yet"
-        )
     name_node = root.key("name")
     name = name_node.str()
     if not _NAME.match(name):
@@ -373,6 +390,7 @@ def load_experiment(path: Path | str, *, allow_hosts: Iterable[str] = ()) -> Exp
     faults = parse_faults(root.key("faults", []), workload.duration, system)
     invariants = parse_invariants(root.key("invariants"), workload.phase_names)
     expect = _expect(root.key("expect", {}), system, invariants)
+    search = _search(root.key("search"), workload.duration, system) if root.has("search") else None
     return Experiment(
         name=name,
         description=description,
@@ -383,6 +401,7 @@ def load_experiment(path: Path | str, *, allow_hosts: Iterable[str] = ()) -> Exp
         invariants=invariants,
         expect=MappingProxyType(expect),
         seed=seed,
+        search=search,
     )
 
 
@@ -842,6 +861,98 @@ def parse_faults(node: Node, duration: float, system: System) -> tuple[Scheduled
                 " so recovery can be observed"
             )
     return schedule
+
+
+# --------------------------------------------------------------------------- search (issue 9)
+
+_SEARCH_KEYS = frozenset(
+    {
+        "kinds",
+        "targets",
+        "max_faults",
+        "min_faults",
+        "window",
+        "duration",
+        "magnitudes",
+        "examples",
+        "budget",
+        "replays",
+        "must_fail",
+    }
+)
+
+
+def _search(node: Node, duration: float, system: System) -> Search:
+    """`search:` - a space of fault schedules and how hard to look (harness.search)."""
+    node.mapping()
+    node.no_unknown_keys(_SEARCH_KEYS)
+    kinds: tuple[str, ...] = KIND_ORDER
+    if node.has("kinds"):
+        kn = node.key("kinds")
+        kinds = tuple(el.choice(KIND_ORDER) for el in kn.elements())
+        if not kinds:
+            raise kn.fail(f"a non-empty list of fault kinds among {list(KIND_ORDER)}")
+    targets: tuple[str, ...] = ()
+    if node.has("targets"):
+        targets = node.key("targets").str_list()
+    max_faults = node.key("max_faults", 2).int(minimum=1, maximum=10)
+    min_faults = node.key("min_faults", 1).int(minimum=0, maximum=max_faults)
+    window = _span(node.key("window")) if node.has("window") else (0.0, duration / 2)
+    if window[1] >= duration:
+        raise node.key("window").fail(
+            f"[from, to] with 'to' before the workload ends ({duration:g}s)"
+        )
+    span = _span(node.key("duration")) if node.has("duration") else (1.0, duration / 4)
+    magnitudes = dict(MAGNITUDES)
+    if node.has("magnitudes"):
+        mn = node.key("magnitudes")
+        mn.no_unknown_keys(frozenset(MAGNITUDES))
+        for kind, rn in mn.items():
+            items = list(rn.elements())
+            default = MAGNITUDES[kind]
+            if len(items) != 2:
+                raise rn.fail(f"[low, high] in {default.key}, e.g. [{default.low}, {default.high}]")
+            lo, hi = items[0].int(minimum=0), items[1].int(minimum=0)
+            if hi < lo:
+                raise items[1].fail(f"a number >= {lo} (the low end)")
+            magnitudes[kind] = replace(default, low=lo, high=hi)
+    examples = node.key("examples", 15).int(minimum=1)
+    budget = parse_duration(node.key("budget"), positive=True) if node.has("budget") else 300.0
+    replays = node.key("replays", 2).int(minimum=1, maximum=10)
+    must_fail = node.key("must_fail", min(2, replays)).int(minimum=1, maximum=replays)
+    try:
+        space = SearchSpace(
+            kinds=kinds,
+            targets=targets,
+            max_faults=max_faults,
+            min_faults=min_faults,
+            window=window,
+            duration=span,
+            magnitudes=MappingProxyType(magnitudes),
+            end=duration,
+        )
+    except ValueError as e:
+        raise node.fail("a valid search space", str(e)) from None
+    runs = (system.profile,) if system.profile else system.profiles_available or (None,)
+    for profile in runs:
+        topology = _topology(system.topology, profile, system.params)
+        for i, target in enumerate(targets):
+            try:
+                if "->" in target:
+                    resolve_links(topology, target)
+                else:
+                    resolve_components(topology, target)
+            except FaultError as e:
+                where = Node(target, node.source, f"{node.path}.targets[{i}]")
+                raise where.fail(
+                    "a link 'source->target' or a component (or group) of the topology",
+                    f"{e}" + (f" (profile {profile!r})" if profile else ""),
+                ) from None
+        try:
+            fault_schedules(space, topology=topology)
+        except ValueError as e:
+            raise node.fail("kinds with at least one target", str(e)) from None
+    return Search(space, examples, budget, replays, must_fail)
 
 
 # --------------------------------------------------------------------------- expect

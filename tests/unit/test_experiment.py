@@ -353,7 +353,7 @@ BAD: list[tuple[str, str, Any, Any, str]] = [
     ("ramp too long", "workload.rate.1.over", "9s", "workload.rate[1].over", "9s"),
     ("missing required key", "description", None, "description", None),
     ("bad name", "name", "Morning Surge", "name", "Morning Surge"),
-    ("search not supported", "search", {"max_examples": 10}, "search", {"max_examples": 10}),
+    ("unknown search key", "search", {"max_examples": 10}, "search.max_examples", "max_examples"),
     ("empty invariants", "invariants", [], "invariants", []),
 ]
 
