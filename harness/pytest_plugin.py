@@ -185,9 +185,8 @@ class ExperimentFile(pytest.File):
                 continue
             if experiment.expectation(profile).outcome == "skip":
                 continue
-            item = ExperimentItem.from_parent(
-                self, name=profile, experiment=experiment, profile=profile
-            )
+            kind = ExperimentItem if experiment.search is None else SearchItem  # issue 9
+            item = kind.from_parent(self, name=profile, experiment=experiment, profile=profile)
             item.add_marker(pytest.mark.chaos)
             item.add_marker(pytest.mark.integration)
             yield item
@@ -233,6 +232,48 @@ class ExperimentItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"experiment {self.experiment.name} [{self.profile}]"
+
+
+# --- fault searches (issue 9) ---------------------------------------------------------------
+
+
+class SearchFailed(Exception):
+    """The search did not meet the expectation (a false alarm, or nothing found)."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__(result.why)
+        self.result = result
+
+
+class SearchItem(ExperimentItem):
+    """An experiment with a ``search:`` space on one profile: a profile expected to pass
+    must survive the search; one expected to fail must yield a (shrunk) failing schedule."""
+
+    def runtest(self) -> None:
+        from harness.search import search
+
+        backend = self.config.getoption("--backend")
+        result = search(
+            self.experiment,
+            self.profile,
+            seed=self.config.harness_seed,  # type: ignore[attr-defined]
+            runs_dir=Path(self.config.getoption("--runs-dir")),
+            backend=None if backend == "local" else backend,
+        )
+        self.user_properties.append(("search", str(result.journal)))
+        self.user_properties.append(("verdict", "met" if result.met else "not met"))
+        print(result.summary())
+        if not result.met:
+            raise SearchFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, SearchFailed):
+            r = excinfo.value.result
+            return f"search {r.experiment} on {r.profile}: expected {r.expected}\n{r.summary()}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"fault search {self.experiment.name} [{self.profile}]"
 
 
 class BrokenExperiment(pytest.Item):
