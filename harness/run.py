@@ -408,6 +408,8 @@ def _finish(
             t0=load.wall_start if load else 0.0,
         )
         verdicts = tuple(check_all(experiment.invariants, list(history), final))
+        if load is not None:
+            verdicts += (generator_verdict(load),)
         met, why = expectation.judge(verdicts)
     replay = replay_command(experiment, profile, seed, backend)
     valid = compose(verdicts).valid
@@ -496,6 +498,33 @@ def _publish(path: Path, say: Callable[[str], None] | None) -> None:
         write_report(path)
     except Exception as exc:
         (say or print)(f"report not written: {type(exc).__name__}: {exc}")
+
+
+MAX_NEVER_SENT = 0.10  # the system must have faced at least 90% of the load asked of it
+
+
+def generator_verdict(load: LoadResult) -> Verdict:
+    """Whether the load generator kept to its schedule. Arrivals it could not send in time
+    lighten the load the system faced; past `MAX_NEVER_SENT` a pass would claim more than
+    was tested, so this verdict is then unknown: the run cannot pass, and it says why
+    instead of blaming the system."""
+    share = load.never_sent / load.arrivals if load.arrivals else 0.0
+    figures = {
+        "arrivals": load.arrivals,
+        "never_sent": load.never_sent,
+        "never_sent_share": round(share, 4),
+        "lateness_p99_ms": round(load.lateness_p99 * 1000, 2),
+    }
+    if share <= MAX_NEVER_SENT:
+        return Verdict("load_generator", True, figures, "the generator kept to its schedule")
+    return Verdict(
+        "load_generator",
+        None,
+        figures,
+        f"the load generator fell behind: {load.never_sent} of {load.arrivals} arrivals never"
+        f" sent (> {MAX_NEVER_SENT:.0%}); the machine is too busy to offer this load, so the"
+        " other verdicts are suspect",
+    )
 
 
 def _save_logs(system: System, run_dir: RunDir) -> None:
