@@ -79,7 +79,7 @@ class Candidate:
     """One schedule tried: its runs and what they decided."""
 
     schedule: tuple[ScheduledFault, ...]
-    phase: str  # "generate" (before the first failure) or "shrink"
+    phase: str  # "generate" (before the first failure), "shrink", "delete" (the last pass)
     started: float  # seconds since the search began
     runs: list[dict[str, Any]] = field(default_factory=list)
     verdict: str = "pass"  # pass | fail | unreproduced | aborted | error
@@ -403,14 +403,15 @@ def search(
         )
     with runner:
 
-        def judge(schedule: tuple[ScheduledFault, ...]) -> Candidate | None:
+        def judge(schedule: tuple[ScheduledFault, ...], force: bool = False) -> Candidate | None:
             key = schedule_key(schedule)
             cand = state.cache.get(key)
             if cand is None:
-                if state.spent:
+                if state.spent and not force:
                     state.skipped += 1
                     return None  # not run: counts as passing, and is not cached
                 phase = "generate" if state.first is None else "shrink"
+                phase = "delete" if force else phase
                 say(f"[{state.now():5.0f}s] {phase}: {describe(schedule)}")
                 cand = _evaluate(schedule, phase, state, runner, spec, watched)
                 say(f"         -> {cand.verdict} {', '.join(cand.broken)}")
@@ -472,17 +473,17 @@ def search(
     )
 
 
-def _delete_pass(
-    best: Candidate, judge: Callable[[tuple[ScheduledFault, ...]], Candidate | None]
-) -> Candidate:
+def _delete_pass(best: Candidate, judge: Callable[..., Candidate | None]) -> Candidate:
     """Try the schedule with each single fault removed; keep any that still fails.
-    Hypothesis's list shrinking sometimes keeps a mild fault that is not needed."""
+    Hypothesis's list shrinking sometimes keeps a mild fault that is not needed. This pass
+    runs even when the budget is spent (at most ``max_faults`` schedules per removal), so
+    the schedule reported never carries a fault it does not need."""
     improved = True
     while improved and len(best.schedule) > 1:
         improved = False
         for i in range(len(best.schedule)):
             smaller = best.schedule[:i] + best.schedule[i + 1 :]
-            cand = judge(smaller)
+            cand = judge(smaller, force=True)
             if cand is not None and cand.failing:
                 best, improved = cand, True
                 break
@@ -529,7 +530,7 @@ def _finish(
         replay = f"harness run {_display(minimal_file)} --profile {profile} --seed {seed}"
         _write_minimal(experiment, profile, seed, minimal, minimal_file, replay)
         _publish_example(minimal)
-    tried_in_shrink = [c for c in state.order if c.phase == "shrink"]
+    tried_in_shrink = [c for c in state.order if c.phase in ("shrink", "delete")]
     result = SearchResult(
         experiment=experiment.name,
         profile=profile,

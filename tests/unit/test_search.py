@@ -284,3 +284,21 @@ def test_the_reference_topology_has_a_fast_reset_command() -> None:
     topo = load_topology(profile="hardened")
     assert topo.reset[-1] == "--reset"
     assert topo.reset[:-1] == topo.seed
+
+
+def test_the_deletion_pass_drops_faults_the_failure_does_not_need() -> None:
+    from harness.faults import Kill, Latency, ScheduledFault
+    from harness.search import Candidate, _delete_pass
+
+    lat = ScheduledFault(8.0, Latency(link="app-1->postgres", latency=50), 1.0)
+    kill = ScheduledFault(8.0, Kill(component="postgres"), 1.0)
+    forced: list[bool] = []
+
+    def judge(schedule: tuple[ScheduledFault, ...], force: bool = False) -> Candidate:
+        forced.append(force)
+        failing = any(sf.fault.kind == "kill" for sf in schedule)
+        return Candidate(schedule, "delete", 0.0, verdict="fail" if failing else "pass")
+
+    best = _delete_pass(Candidate((lat, kill), "shrink", 0.0, verdict="fail"), judge)
+    assert best.schedule == (kill,)
+    assert forced and all(forced)  # it runs even when the budget is spent
