@@ -125,6 +125,45 @@ def run_experiment(request: pytest.FixtureRequest, harness_seed: int) -> Callabl
     return go
 
 
+@pytest.fixture
+def fault_example(
+    request: pytest.FixtureRequest, harness_seed: int
+) -> Iterator[Callable[..., Any]]:
+    """Run an experiment with a given fault schedule (from ``fault_schedules``) on one
+    system per experiment and profile, reset between calls; torn down after the test::
+
+        @given(schedule=fault_schedules(space, topology=...))
+        def test_x(fault_example, schedule):
+            assert fault_example("experiments/x.yaml", schedule).valid
+    """
+    from harness.experiment import Experiment, load_experiment
+    from harness.search import ExampleRunner
+
+    config = request.config
+    backend = config.getoption("--backend")
+    runners: dict[tuple[str, str], Any] = {}
+    with contextlib.ExitStack() as stack:
+
+        def go(
+            experiment: str | Path | Experiment, schedule: Any, profile: str = "hardened"
+        ) -> Any:
+            exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+            key = (str(exp.path), profile)
+            if key not in runners:
+                runners[key] = stack.enter_context(
+                    ExampleRunner(
+                        exp,
+                        profile,
+                        seed=harness_seed,
+                        runs_dir=Path(config.getoption("--runs-dir")),
+                        backend=None if backend == "local" else backend,
+                    )
+                )
+            return runners[key].run(schedule)
+
+        yield go
+
+
 # --- the suite's summary (issue 7) ---------------------------------------------------------
 
 

@@ -338,6 +338,9 @@ def _evaluate(
                 "valid": result.valid,
                 "aborted": result.aborted,
                 "unknown": [v.name for v in result.verdicts if v.valid is None],
+                "faults_without_effect": sum(
+                    1 for f in result.faults if getattr(f, "took_effect", True) is False
+                ),
                 "run_dir": str(result.run_dir),
                 "seconds": round(time.monotonic() - started, 2),
             }

@@ -64,6 +64,7 @@ class FakeResult:
     run_dir: Path
     aborted: str | None = None
     capacity: float = 100.0
+    faults: tuple[Any, ...] = ()
 
     @property
     def valid(self) -> bool:
