@@ -499,9 +499,10 @@ def _system(node: Node, base: Path) -> System:
         profile = p.choice(profiles)
     backend = node.key("backend", "local").choice(BACKENDS)
     host = node.key("host", "127.0.0.1").str()
-    # C is the design capacity: by default the hardened configuration's, so that every
-    # profile meets the same absolute load, as Xi'an's morning met whatever system ran.
-    capacity_from: str | None = "hardened" if "hardened" in profiles else None
+    # C is the capacity of the system as built (the reference's naive profile), and every
+    # profile meets the same absolute load: Xi'an's morning was "10x the previous peak",
+    # whatever system was running; a hardened one must absorb it with the same hardware.
+    capacity_from: str | None = "naive" if "naive" in profiles else None
     if node.has("capacity_from"):
         c = node.key("capacity_from")
         capacity_from = None if c.value == "own" else c.choice((*profiles, "own"))
