@@ -132,6 +132,12 @@ class SearchResult:
     minimal_file: Path | None = None
     replay: str | None = None
     first_failure: tuple[ScheduledFault, ...] | None = None
+    must_fail: int = 2
+    replays: int = 2
+
+    @property
+    def _rule(self) -> str:
+        return f"({self.must_fail} of {self.replays} runs)"
 
     @property
     def found(self) -> bool:
@@ -144,12 +150,15 @@ class SearchResult:
         )
         ttf = "-" if self.time_to_first_failure is None else f"{self.time_to_first_failure:.0f}s"
         tts = "-" if self.time_to_shrink is None else f"{self.time_to_shrink:.0f}s"
-        lines = [
-            head,
-            f"  {self.examples} schedules ({self.runs} runs) in {self.elapsed:.0f}s;"
-            f" first failure after {ttf}; shrinking {tts}, {self.shrink_steps} steps"
-            f" of {self.shrink_tried} tried",
-        ]
+        tried = f"  {self.examples} schedules ({self.runs} runs) in {self.elapsed:.0f}s"
+        if self.time_to_first_failure is None:
+            lines = [head, f"{tried}; no schedule failed {self._rule}"]
+        else:
+            lines = [
+                head,
+                f"{tried}; first failure after {ttf}; shrinking {tts},"
+                f" {self.shrink_steps} steps of {self.shrink_tried} tried",
+            ]
         if self.first_failure is not None:
             lines.append(f"  first failing: {describe(self.first_failure)}")
         if self.minimal is not None:
@@ -557,6 +566,8 @@ def _finish(
         minimal_file=minimal_file,
         replay=replay,
         first_failure=None if state.first is None else state.first.schedule,
+        must_fail=spec.must_fail,
+        replays=spec.replays,
     )
     _write_journal(result, experiment, spec, state, run_dir, minimal)
     return result

@@ -172,6 +172,7 @@ def test_a_profile_expected_to_pass_survives_when_nothing_breaks(tmp_path: Path)
     assert result.examples == len(set(runner.calls)) >= 5
     assert all(runner.calls.count(k) == 1 for k in set(runner.calls))  # a pass runs once
     assert "survived" in result.why
+    assert "no schedule failed (2 of 2 runs)" in result.summary()
 
 
 def test_a_false_alarm_on_a_profile_expected_to_pass_fails_the_search(tmp_path: Path) -> None:
