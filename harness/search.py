@@ -132,6 +132,7 @@ class SearchResult:
     minimal_file: Path | None = None
     replay: str | None = None
     first_failure: tuple[ScheduledFault, ...] | None = None
+    setup: float = 0.0  # seconds of the elapsed time spent starting systems and calibrating
     must_fail: int = 2
     replays: int = 2
 
@@ -150,7 +151,10 @@ class SearchResult:
         )
         ttf = "-" if self.time_to_first_failure is None else f"{self.time_to_first_failure:.0f}s"
         tts = "-" if self.time_to_shrink is None else f"{self.time_to_shrink:.0f}s"
-        tried = f"  {self.examples} schedules ({self.runs} runs) in {self.elapsed:.0f}s"
+        tried = (
+            f"  {self.examples} schedules ({self.runs} runs) in {self.elapsed:.0f}s"
+            f" ({self.setup:.0f}s of it starting systems and calibrating)"
+        )
         if self.time_to_first_failure is None:
             lines = [head, f"{tried}; no schedule failed {self._rule}"]
         else:
@@ -211,6 +215,7 @@ class ExampleRunner:
         self._stack: contextlib.ExitStack | None = None
         self._system: Any = None
         self.started_systems = 0
+        self.setup_seconds = 0.0  # starting systems and calibrating C, not examples
 
     def __enter__(self) -> ExampleRunner:
         return self
@@ -230,6 +235,7 @@ class ExampleRunner:
             from harness.run import topology_for
 
             stack = contextlib.ExitStack()
+            started = time.monotonic()
             try:
                 topology = topology_for(self.experiment, self.profile)
                 self.say(f"starting {topology.name} ({self.profile}) for the search")
@@ -242,6 +248,7 @@ class ExampleRunner:
                 raise
             self._stack, self._system = stack, system
             self.started_systems += 1
+            self.setup_seconds += time.monotonic() - started
         return self._system
 
     def run(self, schedule: Sequence[ScheduledFault]) -> Any:
@@ -268,6 +275,7 @@ class ExampleRunner:
                 if attempt == 2:
                     raise
                 continue
+            self.setup_seconds += float(result.timings.get("calibrate", 0.0))
             if self.capacity is None:
                 self.capacity = result.capacity
                 options = dataclasses.replace(options, capacity=result.capacity)
@@ -482,6 +490,7 @@ def search(
         shrink_started,
         shrink_done,
         watched,
+        float(getattr(runner, "setup_seconds", 0.0)),
     )
 
 
@@ -513,6 +522,7 @@ def _finish(
     shrink_started: float | None,
     shrink_done: float,
     watched: tuple[str, ...],
+    setup: float = 0.0,
 ) -> SearchResult:
     expectation = experiment.expectation(profile)
     unreproduced = tuple(c for c in state.order if c.verdict == "unreproduced")
@@ -566,6 +576,7 @@ def _finish(
         minimal_file=minimal_file,
         replay=replay,
         first_failure=None if state.first is None else state.first.schedule,
+        setup=setup,
         must_fail=spec.must_fail,
         replays=spec.replays,
     )
@@ -673,6 +684,7 @@ def _write_journal(
                 "time_to_first_failure_s": result.time_to_first_failure,
                 "time_to_shrink_s": result.time_to_shrink,
                 "elapsed_s": result.elapsed,
+                "setup_s": result.setup,
                 "budget_spent": result.budget_spent,
             },
             "first_failure": None
