@@ -176,6 +176,25 @@ def run_command(
     sys.exit(1 if failed else 0)
 
 
+@main.command("search")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--profile", required=True, help="the profile to search (e.g. hardened)")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(path_type=Path))
+def search_command(path: Path, profile: str, seed: int, runs_dir: Path) -> None:
+    """Search fault schedules within an experiment's search: space; shrink what fails and
+    write it as a runnable minimal.yaml. Exit 0 when the result is what the file expects."""
+    from harness.experiment import load_experiment
+    from harness.search import search
+
+    _terminate_on_signals()
+    with _exit_codes():
+        exp = load_experiment(path)
+        result = search(exp, profile, seed=seed, runs_dir=runs_dir, say=click.echo)
+        click.echo(result.summary())
+    sys.exit(0 if result.met else 1)
+
+
 @main.command("list")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 def list_command(paths: tuple[Path, ...]) -> None:
