@@ -61,6 +61,7 @@ from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
 from harness import probes
 from harness.backends import ComponentEndpoint, Endpoints, LinkEndpoint
 from harness.backends.local import StartTimings
+from harness.backends.startup import start_in_parallel
 from harness.docker import images
 from harness.errors import ComponentError, ConfigError, HarnessError, ReadinessTimeout
 from harness.ports import PortAllocator
@@ -349,49 +350,17 @@ class ContainersSystem:
         self.network.name = f"harness-{sid}"
         self.network.create()
 
-        per_component: dict[str, float] = {}
-        errors: list[BaseException] = []
-        ready = {c.name: threading.Event() for c in topo.components}
-        proxy_up = threading.Event()
+        tox_ready: dict[str, float] = {}
 
-        def wait_for(event: threading.Event) -> bool:
-            while not event.wait(0.02):
-                if self._closing.is_set() or errors:
-                    return False
-            return True
-
-        def bring_up(comp: Component) -> None:
-            t0 = time.monotonic()
-            try:
-                for dep in comp.after:
-                    for member in topo.group(dep) or (topo.component(dep),):
-                        if not wait_for(ready[member.name]):
-                            return
-                if topo.links_from(comp.name) and not wait_for(proxy_up):
-                    return  # its peers' addresses resolve through the Toxiproxy container
-                self._run(comp)
-                per_component[comp.name] = time.monotonic() - t0
-                ready[comp.name].set()
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [
-            threading.Thread(target=bring_up, args=(c,), daemon=True) for c in topo.components
-        ]
-        for thread in threads:
-            thread.start()
-        try:
+        def start_proxy() -> None:
             self._run_toxiproxy()
-            per_component[TOXIPROXY_NAME] = time.monotonic() - started
-            proxy_up.set()
-        except BaseException as exc:
-            errors.append(exc)
-            self._closing.set()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.1)
-        if errors:
-            raise errors[0]
+            tox_ready[TOXIPROXY_NAME] = time.monotonic() - started
+
+        # a component's peers resolve through the Toxiproxy container: linked ones wait for it
+        per_component = start_in_parallel(
+            topo, self._run, start_proxy, self._closing, linked_wait_for_proxy=True
+        )
+        per_component.update(tox_ready)
         self.timings = StartTimings(time.monotonic() - started, per_component, {})
 
     def _images(self) -> dict[str, str]:

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from harness import datadirs, probes
 from harness.backends import ComponentEndpoint, Endpoints, LinkEndpoint
+from harness.backends.startup import start_in_parallel
 from harness.errors import ComponentError, HarnessError, ReadinessTimeout
 from harness.ports import PortAllocator
 from harness.sessions import LABEL, Session, base_dir, descendants, reap
@@ -178,10 +179,7 @@ class LocalSystem:
             },
         )
         self.toxiproxy = ToxiproxyClient(self.endpoints.toxiproxy)
-        per_component: dict[str, float] = {}
         builds: dict[str, float] = {}
-        errors: list[BaseException] = []
-        ready = {c.name: threading.Event() for c in topo.components}
 
         tox_dir = self.run_dir / TOXIPROXY_NAME
         tox_dir.mkdir()
@@ -193,43 +191,21 @@ class LocalSystem:
             owner=None,
         )
 
-        def bring_up(comp: Component) -> None:
-            t0 = time.monotonic()
-            try:
-                for dep in comp.after:
-                    for member in topo.group(dep) or (topo.component(dep),):
-                        while not ready[member.name].wait(0.05):
-                            if self._closing.is_set() or errors:
-                                return
-                built = self._prepare_dirs(comp)
-                if built is not None:
-                    builds[comp.name] = built
-                self._launch(comp)
-                self._await_ready(comp.name, comp.probe, ports[comp.name])
-                per_component[comp.name] = time.monotonic() - t0
-                ready[comp.name].set()
-            except BaseException as exc:
-                errors.append(exc)
+        def start_one(comp: Component) -> None:
+            built = self._prepare_dirs(comp)
+            if built is not None:
+                builds[comp.name] = built
+            self._launch(comp)
+            self._await_ready(comp.name, comp.probe, ports[comp.name])
 
-        threads = [
-            threading.Thread(target=bring_up, args=(c,), daemon=True) for c in topo.components
-        ]
-        for thread in threads:
-            thread.start()
-        try:
+        def start_proxy() -> None:
             self._await_ready(TOXIPROXY_NAME, Probe("http", "/version"), tox_port)
             self.toxiproxy.populate(
                 ProxySpec(name, link.listen, link.upstream)
                 for name, link in self.endpoints.links.items()
             )
-        except BaseException as exc:
-            errors.append(exc)
-            self._closing.set()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.1)
-        if errors:
-            raise errors[0]
+
+        per_component = start_in_parallel(topo, start_one, start_proxy, self._closing)
         self.timings = StartTimings(time.monotonic() - started, per_component, builds)
 
     def _owner(self, comp: Component) -> tuple[int, int] | None:
