@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,16 +63,24 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
         # Cap what each worker is sent (its admission limit + queue): past it nginx sheds
         # at almost no cost instead of piling connections onto a saturated worker.
         health += f" max_conns={s.upstream_max_conns}"
-    servers = "".join(f"        server {u}{health};\n" for u in spec.upstreams)
     keepalive = (
         f"        keepalive {s.upstream_keepalive};\n        keepalive_requests 100000;\n"
         f"        keepalive_timeout 60s;\n"
         if s.upstream_keepalive
         else ""
     )
+
+    def group(name: str, members: tuple[Endpoint, ...]) -> str:
+        servers = "".join(f"        server {u}{health};\n" for u in members)
+        return f"    upstream {name} {{\n{servers}{keepalive}    }}\n"
+
+    upstreams = group("app", spec.upstreams)
+    refusal_retry = s.retry_refusal and len(spec.upstreams) > 1
+    if refusal_retry:
+        upstreams += _other_worker_groups(spec.upstreams, group)
     proxy = [
         "proxy_pass http://app;",
-        'proxy_set_header X-Request-Start "t=${msec}";',
+        'proxy_set_header X-Request-Start "t=$request_start";',
         "proxy_set_header Host $host;",
     ]
     if s.upstream_keepalive:
@@ -117,6 +127,36 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
     listen = f"[{spec.host}]:{spec.port}" if ":" in spec.host else f"{spec.host}:{spec.port}"
     proxy_lines = "".join(f"            {line}\n" for line in proxy)
     retry = s.upstream_retry or s.upstream_timeouts
+    # Server-level error pages cover what nginx itself answers; a location that sets its
+    # own error_page inherits none of them, so the proxy locations repeat them.
+    pages = (
+        "        error_page 429 = @limited;\n"
+        "        error_page 502 = @bad_gateway;\n"
+        "        error_page 504 = @gateway_timeout;\n"
+        "        error_page 413 = @too_large;\n"
+    )
+    refusal = other = ""
+    if refusal_retry:
+        # A worker's 503 means "not me, not now": it is shedding load, or its own links
+        # to PostgreSQL and Redis are down. Try it once on a different worker (exactly
+        # one other, chosen from $upstream_addr). Not via proxy_next_upstream, which
+        # would count the 503 as a failed attempt: a database outage that makes every
+        # worker refuse writes would then mark every worker down.
+        refusal = (
+            "            proxy_intercept_errors on;\n"
+            + "".join(f"    {line}" for line in pages.splitlines(keepends=True))
+            + "            error_page 503 = @other_worker;\n"
+        )
+        other = (
+            "        location @other_worker {\n"
+            "            recursive_error_pages on;\n"
+            + "".join(f"    {line}" for line in pages.splitlines(keepends=True))
+            + "".join(
+                f"            {line}\n" for line in proxy if not line.startswith("proxy_pass ")
+            )
+            + "            proxy_pass http://$other_workers;\n"
+            "        }\n\n"
+        )
     errors = (
         _error_location("limited", 429, "rate limited: too many requests from this client", True)
         + (
@@ -157,16 +197,11 @@ http {{
     keepalive_requests 100000;
     tcp_nodelay on;
 {limit_zone}
-    upstream app {{
-{servers}{keepalive}    }}
-
+{upstreams}{_other_worker_map(spec.upstreams) if refusal_retry else ""}
     server {{
         listen {listen} backlog=4096;
-        error_page 429 = @limited;
-        error_page 502 = @bad_gateway;
-        error_page 504 = @gateway_timeout;
-        error_page 413 = @too_large;
-        error_page 400 = @bad_request;
+        set $request_start $msec;  # once per request: a retry keeps the client's deadline
+{pages}        error_page 400 = @bad_request;
 
         location = /nginx-health {{
             default_type application/json;
@@ -174,14 +209,31 @@ http {{
         }}
 
         location / {{
-{limit}{proxy_lines}        }}
+{limit}{proxy_lines}{refusal}        }}
 
         location = /v1/scans {{
-{gate_limit}{proxy_lines}        }}
+{gate_limit}{proxy_lines}{refusal}        }}
 
-{errors}    }}
+{other}{errors}    }}
 }}
 """
+
+
+def _other_worker_groups(
+    upstreams: tuple[Endpoint, ...], group: Callable[[str, tuple[Endpoint, ...]], str]
+) -> str:
+    """One upstream group per worker holding every *other* worker: ``app_not_<i>``."""
+    return "".join(
+        group(f"app_not_{i}", upstreams[:i] + upstreams[i + 1 :]) for i in range(len(upstreams))
+    )
+
+
+def _other_worker_map(upstreams: tuple[Endpoint, ...]) -> str:
+    """Map the worker tried last (the end of ``$upstream_addr``) to its ``app_not_<i>``."""
+    lines = "".join(
+        f'        "~(^|[ ,]){re.escape(str(u))}$" app_not_{i};\n' for i, u in enumerate(upstreams)
+    )
+    return f"    map $upstream_addr $other_workers {{\n{lines}        default app;\n    }}\n"
 
 
 def nginx_binary() -> str:

@@ -63,6 +63,7 @@ class Settings:
     rate_limit_burst: int
     rate_limit_gate_rps: int  # per scanning device (a venue's gate), on POST /v1/scans
     upstream_retry: bool  # proxy_next_upstream
+    retry_refusal: bool  # a worker's 503 (busy, or its deps down) is tried once on another
     upstream_timeouts: bool
     upstream_connect_timeout_ms: int
     upstream_read_timeout_ms: int
@@ -117,6 +118,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "spool_fsync": True,
         "rate_limit": False,
         "upstream_retry": False,
+        "retry_refusal": False,
         "upstream_timeouts": False,
         "upstream_keepalive": 0,
         "upstream_health": False,
@@ -140,6 +142,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "spool_fsync": True,
         "rate_limit": True,
         "upstream_retry": True,
+        "retry_refusal": True,
         "upstream_timeouts": True,
         "upstream_keepalive": 64,
         "upstream_health": True,

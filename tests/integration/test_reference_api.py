@@ -561,3 +561,36 @@ def test_with_the_database_link_down_reads_and_scans_keep_working(
     deadline = time.monotonic() + 10
     while call(urls[0], "GET", "/readyz").status != 200 and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def test_a_worker_that_cannot_serve_is_routed_around(reference_stack, fresh) -> None:
+    """One worker loses both PostgreSQL and Redis (its own links cut; the other worker is
+    fine). It answers show-code with a 503, as it must. Hardened: the gateway retries that
+    refusal on the other worker, so users never see it; naive: about half of them do."""
+    system = reference_stack.system
+    sick = ("app-2->postgres", "app-2->redis")
+    for name in sick:
+        assert name in system.toxiproxy.proxies(), system.toxiproxy.proxies()
+    people = [fresh("green") for _ in range(3)]
+    worker = system.endpoints.components["app-2"].url
+    for name in sick:
+        system.toxiproxy.set_enabled(name, False)
+    try:
+        assert code(worker, people[0]).status == 503
+        answers = [
+            code(url, pid).status
+            for url in reference_stack.gateway_urls
+            for pid in people
+            for _ in range(4)
+        ]
+    finally:
+        for name in sick:
+            system.toxiproxy.set_enabled(name, True)
+    refused = answers.count(503)
+    if reference_stack.profile == "hardened":
+        assert answers == [200] * len(answers)
+    else:
+        assert refused > 0 and set(answers) <= {200, 503}, answers
+    deadline = time.monotonic() + 10
+    while code(worker, people[0]).status != 200 and time.monotonic() < deadline:
+        time.sleep(0.1)

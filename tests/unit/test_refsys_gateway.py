@@ -35,6 +35,29 @@ def test_hardened_has_every_edge_mechanism() -> None:
     assert "pid /tmp/gw/nginx.pid" in conf and "daemon off;" in conf
 
 
+def test_hardened_retries_a_refusal_once_on_the_other_worker() -> None:
+    conf = render(load("hardened"), SPEC)
+    # each worker's "everyone but me" group, chosen by the worker tried last
+    assert "upstream app_not_0 {\n        server 127.0.0.1:20002" in conf
+    assert "upstream app_not_1 {\n        server 127.0.0.1:20001" in conf
+    assert '"~(^|[ ,])127\\.0\\.0\\.1:20001$" app_not_0;' in conf
+    assert conf.count("error_page 503 = @other_worker;") == 2  # location / and /v1/scans
+    assert "proxy_pass http://$other_workers;" in conf
+    # a 503 is not a failed attempt: it must not take part in marking a worker down
+    assert "http_503" not in conf
+    assert 'X-Request-Start "t=$request_start"' in conf
+
+
+def test_no_refusal_retry_with_one_worker_or_switched_off() -> None:
+    one = dataclasses.replace(SPEC, upstreams=SPEC.upstreams[:1])
+    for conf in (
+        render(load("hardened"), one),
+        render(load("hardened", '{"retry_refusal": false}'), SPEC),
+        render(load("naive"), SPEC),
+    ):
+        assert "@other_worker" not in conf and "app_not_" not in conf
+
+
 def test_naive_is_a_stock_proxy() -> None:
     conf = render(load("naive"), SPEC)
     assert "limit_req " not in conf

@@ -26,6 +26,7 @@ MECHANISMS = [
     "spool",
     "rate_limit",
     "upstream_retry",
+    "retry_refusal",
     "upstream_timeouts",
     "upstream_health",
 ]
