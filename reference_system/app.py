@@ -59,6 +59,10 @@ Reply = tuple[int, Any]
 
 _JSON = (b"content-type", b"application/json")
 _RETRY_AFTER = (b"retry-after", b"1")
+# Marks a 503 that sheds load (this worker is busy), as opposed to one where a dependency
+# is down: the gateway retries the latter on another worker, never the former (a retry
+# of shed load at a second layer only multiplies it).
+_BUSY = (b"x-refusal", b"busy")
 RESULTS_SHOWN = 10
 
 SQL_CODE_ONE = (
@@ -280,7 +284,7 @@ class Service:
         deadline = self._deadline(scope)
         if deadline is not None and deadline <= time.monotonic():
             return await _send(
-                send, 503, {"error": "request expired before it could be served"}, True
+                send, 503, {"error": "request expired before it could be served"}, True, busy=True
             )
         admission = self.admission
         if admission is not None:
@@ -288,7 +292,7 @@ class Service:
                 budget = None if deadline is None else deadline - time.monotonic()
                 await admission.acquire(budget)
             except Rejected as exc:
-                return await _send(send, 503, {"error": str(exc)}, True)
+                return await _send(send, 503, {"error": str(exc)}, True, busy=True)
         try:
             try:
                 status, body = await self._route(method, path, receive, deadline)
@@ -728,8 +732,12 @@ def _allow(method: str, expected: str, path: str) -> None:
         raise BadInput(f"method {method} not allowed on {path}; use {expected}", status=405)
 
 
-async def _send(send: Send, status: int, body: Any, retry_after: bool = False) -> None:
+async def _send(
+    send: Send, status: int, body: Any, retry_after: bool = False, busy: bool = False
+) -> None:
     headers = [_JSON, _RETRY_AFTER] if retry_after else [_JSON]
+    if busy:
+        headers.append(_BUSY)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": orjson.dumps(body)})
 

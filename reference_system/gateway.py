@@ -137,9 +137,10 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
     )
     refusal = other = ""
     if refusal_retry:
-        # A worker's 503 means "not me, not now": it is shedding load, or its own links
-        # to PostgreSQL and Redis are down. Try it once on a different worker (exactly
-        # one other, chosen from $upstream_addr). Not via proxy_next_upstream, which
+        # A worker's 503 without "X-Refusal: busy" means its own links to PostgreSQL and
+        # Redis are down: try it once on a different worker (exactly one other, chosen
+        # from $upstream_addr). Shed load (busy) is passed on, not retried: a retry at
+        # a second layer would only multiply an overload. Not via proxy_next_upstream, which
         # would count the 503 as a failed attempt: a database outage that makes every
         # worker refuse writes would then mark every worker down.
         refusal = (
@@ -149,6 +150,10 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
         )
         other = (
             "        location @other_worker {\n"
+            "            if ($upstream_http_x_refusal = busy) {  # shed load: not retried\n"
+            "                add_header Retry-After 1 always;\n"
+            '                return 503 \'{"error":"server busy: load shed"}\';\n'
+            "            }\n"
             "            recursive_error_pages on;\n"
             + "".join(f"    {line}" for line in pages.splitlines(keepends=True))
             + "".join(

@@ -152,7 +152,7 @@ def parse_results(body: bytes, max_batch: int) -> list[LabResult]:
     if len(items) > max_batch:
         raise BadInput(
             f"results: batch of {len(items)} is too large; expected at most {max_batch}",
-            status=413,
+            status=422,  # not 413: that is the body's size, which nginx answers itself
             field="results",
         )
     out: list[LabResult] = []

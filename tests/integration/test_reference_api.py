@@ -320,7 +320,7 @@ def test_oversized_batch_is_rejected(gw) -> None:
         for i in range(1001)
     ]
     ans = call(gw, "POST", "/v1/results", {"results": items})
-    assert ans.status == 413, ans.body
+    assert ans.status == 422, ans.body
     assert "1001" in ans.body["error"]
 
 

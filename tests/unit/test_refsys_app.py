@@ -255,6 +255,7 @@ def test_unavailable_dependency_is_503_with_retry_after() -> None:
     with_db(svc, fail=True)
     got, hdrs, payload = asyncio.run(call(svc, "GET", "/v1/code/5"))
     assert got == 503 and hdrs["retry-after"] == "1" and "database" in payload["error"]
+    assert "x-refusal" not in hdrs  # not shed load: the gateway may try another worker
 
 
 def test_request_that_waited_past_its_deadline_is_dropped() -> None:
@@ -263,6 +264,7 @@ def test_request_that_waited_past_its_deadline_is_dropped() -> None:
     old = f"t={time.time() - 5:.3f}".encode()
     got, hdrs, _ = asyncio.run(call(svc, "GET", "/v1/code/5", headers=[(b"x-request-start", old)]))
     assert got == 503 and hdrs["retry-after"] == "1" and calls == []
+    assert hdrs["x-refusal"] == "busy"
 
 
 def test_admission_rejects_fast_when_full() -> None:
@@ -281,6 +283,7 @@ def test_admission_rejects_fast_when_full() -> None:
         t0 = time.monotonic()
         got, hdrs, payload = await call(svc, "GET", "/v1/code/6")
         assert got == 503 and hdrs["retry-after"] == "1" and "busy" in payload["error"]
+        assert hdrs["x-refusal"] == "busy"
         assert time.monotonic() - t0 < 0.05
         gate.set()
         assert (await first)[0] == 200

@@ -46,6 +46,8 @@ def test_hardened_retries_a_refusal_once_on_the_other_worker() -> None:
     # a 503 is not a failed attempt: it must not take part in marking a worker down
     assert "http_503" not in conf
     assert 'X-Request-Start "t=$request_start"' in conf
+    # shed load is passed on, not retried at a second layer
+    assert "if ($upstream_http_x_refusal = busy)" in conf
 
 
 def test_no_refusal_retry_with_one_worker_or_switched_off() -> None:

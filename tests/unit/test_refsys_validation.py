@@ -84,10 +84,10 @@ def test_results_batch() -> None:
     assert [r.result for r in got] == ["negative", "positive"]
 
 
-def test_oversized_batch_is_413() -> None:
+def test_oversized_batch_is_422() -> None:
     with pytest.raises(BadInput) as err:
         parse_results(body({"results": [item(i) for i in range(11)]}), 10)
-    assert err.value.status == 413
+    assert err.value.status == 422 and "11" in str(err.value)
 
 
 def test_exact_duplicate_sample_is_collapsed_conflicting_one_rejected() -> None:
