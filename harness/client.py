@@ -123,6 +123,9 @@ class _Operations:
         self.keep_values = keep_values
         self.tokens: dict[int, str] = {}
         self._wall = wall_clock
+        # When each write happened, by its idempotency key: a retry resends the same body
+        # (a new `at` would make the server see a different scan under the same id).
+        self._written_at: dict[str, str] = {}
 
     async def _exchange(
         self,
@@ -158,11 +161,11 @@ class _Operations:
                     "person_id": args.person_id,
                     "venue_id": args.venue_id,
                     "token": token,
-                    "at": _iso(self._wall()),
+                    "at": self._at(args.scan_id),
                 }
                 return await self._write(target, "/v1/scans", client_id, body, timeout)
             if isinstance(args, Ingest):
-                at = _iso(self._wall())
+                at = self._at(args.results[0].sample_id if args.results else "")
                 body = {
                     "results": [
                         {
@@ -180,6 +183,13 @@ class _Operations:
             return Result("fail", error=str(e))
         except _Lost as e:
             return Result("info" if write else "fail", status=e.status, error=e.error)
+
+    def _at(self, key: str) -> str:
+        """The time of the write named `key`: now on its first attempt, the same after."""
+        at = self._written_at.get(key)
+        if at is None:
+            at = self._written_at[key] = _iso(self._wall())
+        return at
 
     async def _read(
         self, target: int, person_id: int, client_id: str, timeout: float, show: bool

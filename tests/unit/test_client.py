@@ -198,3 +198,22 @@ def test_fast_client_reuses_keep_alive_connections(client_type):
 def test_fast_client_rejects_non_http_targets():
     with pytest.raises(ValueError, match="not an http://host:port URL"):
         FastClient(["https://127.0.0.1:1"])
+
+
+def test_a_retried_write_resends_the_same_body():
+    """The scan happened once: a retry under the same scan_id must not carry a new time
+    (the server would see different contents under one id and answer 409)."""
+    clock = iter(float(t) for t in range(1_700_000_000, 1_700_000_100))
+
+    async def fn(c: HttpClient):
+        c._wall = lambda: next(clock)
+        for _ in range(2):
+            await c.invoke(0, "scan", Scan("s-1", 5, 9), "g9", 1.0)
+            await c.invoke(0, "ingest", Ingest((LabResult("x-1", 5, "negative"),)), "lab", 1.0)
+        return await c.invoke(0, "scan", Scan("s-2", 5, 9), "g9", 1.0)
+
+    _, srv = go(fn)
+    scans = [q[2] for q in srv.requests if q[1] == "/v1/scans"]
+    ingests = [q[2] for q in srv.requests if q[1] == "/v1/results"]
+    assert scans[0] == scans[1] and ingests[0] == ingests[1]
+    assert scans[2]["at"] != scans[0]["at"]  # another scan, another time
