@@ -60,8 +60,9 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
         else " max_fails=0"
     )
     if s.upstream_max_conns:
-        # Cap what each worker is sent (its admission limit + queue): past it nginx sheds
-        # at almost no cost instead of piling connections onto a saturated worker.
+        # Cap what each worker is sent: past it nginx sheds at almost no cost instead of
+        # piling requests in front of a saturated worker's event loop, where the app's
+        # own admission control cannot see them yet. Per upstream group and gateway.
         health += f" max_conns={s.upstream_max_conns}"
     keepalive = (
         f"        keepalive {s.upstream_keepalive};\n        keepalive_requests 100000;\n"
