@@ -7,7 +7,8 @@ Everything nginx writes (pid, temp files, error log) lives in RUNDIR; ``os.execv
 the pid, so whoever started this process can kill or pause nginx's master directly.
 ``GET /nginx-health`` is answered by nginx itself (readiness). ``hardened`` adds per-client
 ``limit_req`` keyed by ``X-Client-Id``, short upstream timeouts, ``proxy_next_upstream``,
-keep-alive to the upstreams and passive health checks (``max_fails``/``fail_timeout``);
+keep-alive to the upstreams, passive health checks (``max_fails``/``fail_timeout``) and
+one retry of a worker's non-busy 503 on another worker (``retry_refusal``);
 ``naive`` is a stock reverse proxy. Every error nginx itself produces is JSON.
 """
 
