@@ -8,9 +8,9 @@ intended time (or past the in-flight cap, or past the deadline) is recorded as a
 with `error="never_sent"`, counted in `LoadResult.never_sent`, never dropped.
 
 Behaviours (`harness.workload`) decide what happens after an attempt that did not
-succeed: `Good` retries at most `max_retries` times with full-jitter backoff, honours
-`Retry-After`, spends a per-class retry budget and fails over to the next gateway;
-`Impatient` gives up after its patience and re-opens after a pause; `Buggy` retries
+succeed: `Good` retries at most `max_retries` times with full-jitter backoff (added on
+top of a `Retry-After`), spends a per-class retry budget and fails over to the next
+gateway; `Impatient` gives up after its patience and re-opens after a pause; `Buggy` retries
 at once; `Abuser` never retries. Each retry or re-open is a new `Op` linked to the
 one before (`parent`) and to the first of its chain (`root`).
 
@@ -266,7 +266,9 @@ class Runner:
                 rng = rng or random.Random(a.seed)
                 delay = b.backoff(attempt, rng)
                 if b.honour_retry_after and r.retry_after is not None:
-                    delay = max(delay, min(r.retry_after, b.max_retry_after))
+                    # Retry-After is a floor; the jitter goes on top of it, so clients
+                    # refused in one burst do not all come back in the same millisecond.
+                    delay += min(r.retry_after, b.max_retry_after)
                 if (
                     b.failover
                     and self.cfg.targets > 1

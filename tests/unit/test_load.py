@@ -152,7 +152,20 @@ def test_good_client_retries_with_backoff_and_honours_retry_after():
     assert result.retries == 2
     for prev, nxt in itertools.pairwise(ops):
         assert nxt.parent == prev.id and nxt.root == ops[0].id
-        assert nxt.intended - prev.completed >= 0.15  # Retry-After beats the 20 ms backoff
+        assert nxt.intended - prev.completed >= 0.15  # Retry-After is a floor
+
+
+def test_good_clients_refused_together_do_not_retry_together():
+    g = Good(max_retries=1, backoff_base=0.05, backoff_cap=0.05, budget=None)
+    rejected = Result("fail", 503, "http 503", retry_after=0.1)
+    client = FakeClient(lambda t, op, n: (0.0, rejected))
+    result, ops = run([arrival(i, 0.0, g) for i in range(20)], client)
+    check_accounting(result, ops)
+    by_id = {o.id: o for o in ops}
+    waits = [o.intended - by_id[o.parent].completed for o in ops if o.cause == "retry"]
+    assert len(waits) == 20
+    assert all(0.1 <= w <= 0.15 + 1e-6 for w in waits)  # Retry-After, then jitter on top
+    assert max(waits) - min(waits) > 0.02  # spread, not a herd
 
 
 def test_good_client_stops_after_success_and_does_not_retry_a_404():
