@@ -147,7 +147,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "upstream_keepalive": 64,
         "upstream_health": True,
         "gateway_worker_connections": 4096,
-        "upstream_max_conns": 48,
+        "upstream_max_conns": 32,
     },
 }
 
