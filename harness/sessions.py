@@ -135,7 +135,36 @@ def descendants(pid: int) -> list[int]:
     """Every live descendant of ``pid`` (children, grandchildren, ...), whatever its group.
 
     PostgreSQL's children call setsid(), so a process group alone does not hold them.
+    Walks the kernel's per-thread ``children`` lists, which costs the size of the tree,
+    not of the machine (a fault's kill is on the clock); without them (a kernel built
+    without CONFIG_PROC_CHILDREN) it scans every process's parent in /proc.
     """
+    if not _HAS_CHILDREN_LISTS:
+        return _descendants_by_scan(pid)
+    found, todo = [], _children(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(_children(child))
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                out.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _descendants_by_scan(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -148,6 +177,9 @@ def descendants(pid: int) -> list[int]:
         found.append(child)
         todo.extend(children.get(child, []))
     return found
+
+
+_HAS_CHILDREN_LISTS = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
 def group_members(groups: dict[int, int]) -> list[int]:

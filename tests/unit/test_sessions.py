@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -48,3 +49,24 @@ def test_reap_leaves_live_sessions_alone(tmp_path: Path) -> None:
     finally:
         session.close()
     time.sleep(0)
+
+
+def test_descendants_walks_the_whole_tree_and_matches_a_full_scan() -> None:
+    from harness.sessions import _descendants_by_scan, descendants
+
+    # sh -> (sh -> sleep, sleep): grandchildren in their own session, as PostgreSQL's are
+    tree = subprocess.Popen(
+        ["sh", "-c", "setsid sh -c 'sleep 30 & sleep 30 & wait' & sleep 30 & wait"]
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while len(descendants(tree.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        found = descendants(tree.pid)
+        assert len(found) == 4  # the setsid sh, its two sleeps, the other sleep
+        assert sorted(found) == sorted(_descendants_by_scan(tree.pid))
+    finally:
+        for pid in [*descendants(tree.pid), tree.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+        tree.wait()
