@@ -22,6 +22,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,13 +140,15 @@ def descendants(pid: int) -> list[int]:
     not of the machine (a fault's kill is on the clock); without them (a kernel built
     without CONFIG_PROC_CHILDREN) it scans every process's parent in /proc.
     """
-    if not _HAS_CHILDREN_LISTS:
-        return _descendants_by_scan(pid)
-    found, todo = [], _children(pid)
+    return _walk(pid, _children if _HAS_CHILDREN_LISTS else _scan_parents())
+
+
+def _walk(pid: int, children_of: Callable[[int], list[int]]) -> list[int]:
+    found, todo = [], list(children_of(pid))
     while todo:
         child = todo.pop()
         found.append(child)
-        todo.extend(_children(child))
+        todo.extend(children_of(child))
     return found
 
 
@@ -164,19 +167,19 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _descendants_by_scan(pid: int) -> list[int]:
+def _scan_parents() -> Callable[[int], list[int]]:
+    """Children lookup from one scan of every process's parent in /proc."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = _stat(entry)
             if fields:
                 children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo.extend(children.get(child, []))
-    return found
+    return lambda pid: children.get(pid, [])
+
+
+def _descendants_by_scan(pid: int) -> list[int]:
+    return _walk(pid, _scan_parents())
 
 
 _HAS_CHILDREN_LISTS = os.path.exists(f"/proc/self/task/{os.getpid()}/children")
