@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 import click
 
 from harness.errors import ConfigError, HarnessError
+from harness.signals import terminate_as_interrupt
 from harness.topology import REFERENCE, load_topology
 
 
@@ -30,16 +30,6 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
         except json.JSONDecodeError:
             params[key] = raw
     return params
-
-
-def _terminate_on_signals() -> None:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt so teardown runs as on Ctrl-C."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -88,7 +78,7 @@ def up(
     """Start a topology (the reference system by default), print its endpoints, run until Ctrl-C."""
     from harness.backends import get_backend
 
-    _terminate_on_signals()
+    terminate_as_interrupt()
     with _exit_codes("# stopped; everything torn down", 0):
         topo = load_topology(topology or REFERENCE, profile=profile, params=_parse_params(params))
         started = time.monotonic()
@@ -152,7 +142,7 @@ def run_command(
 
     from harness.run import RunOptions, run
 
-    _terminate_on_signals()
+    terminate_as_interrupt()
     failed = False
     with _exit_codes():
         experiments = _load_experiments(paths)
@@ -187,7 +177,7 @@ def search_command(path: Path, profile: str, seed: int, runs_dir: Path) -> None:
     from harness.experiment import load_experiment
     from harness.search import search
 
-    _terminate_on_signals()
+    terminate_as_interrupt()
     with _exit_codes():
         exp = load_experiment(path)
         result = search(exp, profile, seed=seed, runs_dir=runs_dir, say=click.echo)
@@ -265,7 +255,7 @@ def demo_command(seed: int, runs_dir: Path, experiment_path: Path, capacity: flo
     from harness.run import RunOptions, run
     from harness.summary import side_by_side
 
-    _terminate_on_signals()
+    terminate_as_interrupt()
     with _exit_codes():
         exp = load_experiment(experiment_path)
         results = []

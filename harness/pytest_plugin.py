@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from harness.backends import Backend, System, get_backend
+from harness.signals import terminate_as_interrupt
 from harness.topology import Topology
 
 _SEED_KEY = "harness/seed"
@@ -49,6 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # a SIGTERM (CI's timeout, a supervisor) tears systems down as Ctrl-C does
+    terminate_as_interrupt()
     for line in (
         "integration: starts real components (PostgreSQL, Redis, nginx, Toxiproxy)",
         "chaos: injects faults into a running system",

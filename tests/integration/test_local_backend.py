@@ -193,7 +193,8 @@ def test_ctrl_c_on_harness_up_tears_everything_down(tmp_path: Path) -> None:
     assert_gone(tmp_path, {sid}, groups)
 
 
-def test_interrupted_pytest_run_tears_down(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_pytest_run_tears_down(tmp_path: Path, sig: signal.Signals) -> None:
     test_file = tmp_path / "test_sleepy.py"
     test_file.write_text(
         textwrap.dedent(
@@ -226,7 +227,7 @@ def test_interrupted_pytest_run_tears_down(tmp_path: Path) -> None:
         assert "STARTED" in seen[-1], "".join(seen)
         sid, groups = _wait_for_session(tmp_path / "base", 5)
         assert group_members(groups)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         proc.wait(timeout=15)
     finally:
         _stop(proc)
