@@ -68,7 +68,7 @@ from harness.ports import PortAllocator
 from harness.sessions import LABEL, Session, base_dir, descendants, is_alive, reap
 from harness.tools import find_binary
 from harness.topology import Component, Probe, RenderContext, Topology, render
-from harness.toxiproxy import ToxiproxyClient
+from harness.toxiproxy import ToxiproxyClient, server_env
 
 testcontainers_config.ryuk_disabled = True
 
@@ -468,7 +468,7 @@ class ContainersSystem:
             .with_command(["sh", "-c", script])
             .with_envs(
                 TOXIPROXY_CONFIG=json.dumps(config),
-                LOG_LEVEL="warn",
+                **server_env(),
                 **{LABEL: self.labels[SESSION_LABEL]},
             )
             .with_kwargs(labels={**self.labels, COMPONENT_LABEL: TOXIPROXY_NAME}, init=True)

@@ -48,7 +48,7 @@ from harness.topology import (
     data_dir_of,
     render,
 )
-from harness.toxiproxy import ProxySpec, ToxiproxyClient
+from harness.toxiproxy import ProxySpec, ToxiproxyClient, server_env
 
 HOST = "127.0.0.1"
 TOXIPROXY_NAME = "toxiproxy"
@@ -187,7 +187,7 @@ class LocalSystem:
             TOXIPROXY_NAME,
             [find_binary(TOXIPROXY), "-host", HOST, "-port", str(tox_port)],
             tox_dir,
-            env={"LOG_LEVEL": "warn"},
+            env=server_env(),
             owner=None,
         )
 
