@@ -134,6 +134,13 @@ class Crash:
         return restart_dead(system, self.component, self.describe())
 
 
+def all_stopped(states: dict[int, str]) -> bool:
+    """Whether a paused tree is stopped: every process in state T, except children that
+    exited just as the stop came (zombies, Z/X: they cannot run, and their stopped parent
+    cannot reap them)."""
+    return any(s in "Tt" for s in states.values()) and all(s in "TtZX" for s in states.values())
+
+
 @dataclass(frozen=True)
 class Pause:
     """Freeze every process of the component(s) with SIGSTOP; heal sends SIGCONT."""
@@ -155,15 +162,12 @@ class Pause:
         def verify(_: None) -> list[Check]:
             checks = []
             for name in names:
-                states = settle(
-                    lambda n=name: process_states(system.pid(n)),
-                    lambda st: bool(st) and all(s in "Tt" for s in st.values()),
-                )
-                stopped = bool(states) and all(s in "Tt" for s in states.values())
+                states = settle(lambda n=name: process_states(system.pid(n)), all_stopped)
+                stopped = all_stopped(states)
                 checks.append(
                     Check(
                         name,
-                        "every process is stopped (state T)",
+                        "every process is stopped (state T; Z for children that just exited)",
                         stopped,
                         time.monotonic(),
                         {"processes": len(states), "states": "".join(sorted(states.values()))},

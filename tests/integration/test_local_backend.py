@@ -154,6 +154,12 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+def _sigint_default() -> None:
+    """In the child: SIGINT as a terminal delivers it. A run started in the background of
+    a non-interactive shell inherits SIGINT ignored, and Python keeps it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for_session(base: Path, groups: int, timeout: float = 20) -> tuple[str, dict[int, int]]:
     """The one session under ``base`` once it has started ``groups`` process groups."""
     deadline = time.monotonic() + timeout
@@ -176,6 +182,7 @@ def test_ctrl_c_on_harness_up_tears_everything_down(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_default,
     )
     try:
         first = proc.stdout.readline()
@@ -217,6 +224,7 @@ def test_interrupted_pytest_run_tears_down(tmp_path: Path, sig: signal.Signals) 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_sigint_default,
     )
     try:
         seen = []
