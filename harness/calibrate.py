@@ -168,10 +168,11 @@ def capacity_key(
     )
 
 
-def system_key(topology: Any) -> str:
-    """The part of the cache key naming a topology and its parameters."""
+def system_key(topology: Any, backend: str = "local") -> str:
+    """The part of the cache key naming a topology, its parameters and the backend running
+    it (containers add Docker's networking to every hop, so their C is their own)."""
     params = json.dumps(dict(topology.params), sort_keys=True, separators=(",", ":"))
-    return f"{topology.name} {params}"
+    return f"{topology.name} {params}" + ("" if backend == "local" else f" on {backend}")
 
 
 @contextlib.contextmanager
@@ -363,7 +364,10 @@ async def calibrate_async(
     else:
         urls = list(system_or_gateway_urls.endpoints.gateways)
         if profile_key is None:
-            profile_key = system_key(system_or_gateway_urls.topology)
+            profile_key = system_key(
+                system_or_gateway_urls.topology,
+                getattr(system_or_gateway_urls, "backend_name", "local"),
+            )
     if not urls:
         raise ValueError("calibrate needs at least one gateway URL")
     if not slo_p99 > 0 or not 0 <= max_error_rate < 1:

@@ -235,11 +235,11 @@ def _capacity(
         say(f"capacity C of {options.profile} (calibrated once per machine and configuration)")
         return calibrate(system, refresh=options.recalibrate).rps
     other = topology_for(experiment, source)
-    cached = cached_capacity(capacity_key(system_key(other)))
+    backend = get_backend(options.backend or experiment.system.backend)
+    cached = cached_capacity(capacity_key(system_key(other, backend.name)))
     if cached is not None and not options.recalibrate:
         return cached.rps
     say(f"calibrating capacity C on {source} (once per machine and configuration)")
-    backend = get_backend(options.backend or experiment.system.backend)
     with backend.start(other, seed=options.seed) as reference:
         reference.seed(options.seed)
         return calibrate(reference, refresh=True).rps

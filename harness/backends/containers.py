@@ -255,6 +255,8 @@ class ContainersBackend:
 class ContainersSystem:
     """A running topology of containers, with every ability faults need."""
 
+    backend_name = "containers"
+
     def __init__(self, topology: Topology, seed: int, ready_timeout: float, base: Path) -> None:
         self.topology = topology
         self.seed_value = seed

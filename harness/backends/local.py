@@ -119,6 +119,8 @@ class LocalBackend:
 class LocalSystem:
     """A running topology of local processes, with every ability faults need."""
 
+    backend_name = "local"
+
     def __init__(
         self, topology: Topology, seed: int, ready_timeout: float, base: Path, templates: Path
     ) -> None:

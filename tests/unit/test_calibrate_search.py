@@ -16,6 +16,7 @@ from harness.calibrate import (
     cached_capacity,
     calibrate,
     capacity_key,
+    system_key,
 )
 from harness.client import Result
 from harness.workload import OpArgs
@@ -98,6 +99,15 @@ def test_key_names_the_machine_harness_and_slo() -> None:
     assert key.startswith("reference naive | host=") and "cpus=" in key
     assert "harness=" in key and "slo_p99=0.3" in key
     assert capacity_key("reference naive", slo_p99=0.2) != key
+
+
+def test_each_backend_has_its_own_capacity() -> None:
+    from harness.topology import load_topology
+
+    topo = load_topology(profile="naive")
+    local = system_key(topo)
+    assert local == system_key(topo, "local") and local.startswith("reference {")
+    assert system_key(topo, "containers") == local + " on containers"
 
 
 def test_corrupt_cache_is_a_miss(tmp_path: Path) -> None:
