@@ -18,7 +18,13 @@ import pytest
 from harness.backends import DataWipeable, Killable, LogReadable, Pausable, Restartable
 from harness.backends.local import LocalBackend
 from harness.errors import ComponentError, ReadinessTimeout
-from harness.sessions import descendants, group_members, labelled_processes, recorded_groups
+from harness.sessions import (
+    descendants,
+    group_members,
+    labelled_processes,
+    reap,
+    recorded_groups,
+)
 from harness.topology import load_topology
 
 pytestmark = pytest.mark.integration
@@ -197,7 +203,10 @@ def test_ctrl_c_on_harness_up_tears_everything_down(tmp_path: Path) -> None:
         assert "torn down" in proc.stderr.read()
     finally:
         _stop(proc)
-    assert_gone(tmp_path, {sid}, groups)
+    try:
+        assert_gone(tmp_path, {sid}, groups)
+    finally:
+        reap(tmp_path)  # a failing check leaves nothing running either
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -239,7 +248,10 @@ def test_interrupted_pytest_run_tears_down(tmp_path: Path, sig: signal.Signals) 
         proc.wait(timeout=15)
     finally:
         _stop(proc)
-    assert_gone(tmp_path / "base", {sid}, groups)
+    try:
+        assert_gone(tmp_path / "base", {sid}, groups)
+    finally:
+        reap(tmp_path / "base")  # a failing check leaves nothing running either
 
 
 def test_a_crashed_run_is_reaped_by_the_next(tmp_path: Path) -> None:
