@@ -255,7 +255,7 @@ class ContainersBackend:
 class ContainersSystem:
     """A running topology of containers, with every ability faults need."""
 
-    backend_name = "containers"
+    backend_name = ContainersBackend.name
 
     def __init__(self, topology: Topology, seed: int, ready_timeout: float, base: Path) -> None:
         self.topology = topology

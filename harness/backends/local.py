@@ -119,7 +119,7 @@ class LocalBackend:
 class LocalSystem:
     """A running topology of local processes, with every ability faults need."""
 
-    backend_name = "local"
+    backend_name = LocalBackend.name
 
     def __init__(
         self, topology: Topology, seed: int, ready_timeout: float, base: Path, templates: Path

@@ -134,6 +134,11 @@ class Crash:
         return restart_dead(system, self.component, self.describe())
 
 
+def none_stopped(states: dict[int, str]) -> bool:
+    """Whether a resumed tree runs again: it has processes and none is in state T."""
+    return bool(states) and not any(s in "Tt" for s in states.values())
+
+
 def all_stopped(states: dict[int, str]) -> bool:
     """Whether a paused tree is stopped: every process in state T, except children that
     exited just as the stop came (zombies, Z/X: they cannot run, and their stopped parent
@@ -188,11 +193,8 @@ class Pause:
         def verify(_: None) -> list[Check]:
             checks = []
             for name in names:
-                states = settle(
-                    lambda n=name: process_states(system.pid(n)),
-                    lambda st: bool(st) and not any(s in "Tt" for s in st.values()),
-                )
-                running = bool(states) and not any(s in "Tt" for s in states.values())
+                states = settle(lambda n=name: process_states(system.pid(n)), none_stopped)
+                running = none_stopped(states)
                 checks.append(
                     Check(
                         name,

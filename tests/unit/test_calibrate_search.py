@@ -19,6 +19,7 @@ from harness.calibrate import (
     system_key,
 )
 from harness.client import Result
+from harness.topology import load_topology
 from harness.workload import OpArgs
 
 FAST = Search(
@@ -102,8 +103,6 @@ def test_key_names_the_machine_harness_and_slo() -> None:
 
 
 def test_each_backend_has_its_own_capacity() -> None:
-    from harness.topology import load_topology
-
     topo = load_topology(profile="naive")
     local = system_key(topo)
     assert local == system_key(topo, "local") and local.startswith("reference {")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.faults.process import all_stopped
+from harness.faults.process import all_stopped, none_stopped
 
 
 def test_a_tree_is_stopped_when_every_process_is_in_state_t() -> None:
@@ -22,3 +22,9 @@ def test_a_running_or_sleeping_process_is_not_stopped() -> None:
 def test_nothing_stopped_is_not_stopped() -> None:
     assert not all_stopped({})
     assert not all_stopped({1: "Z"})
+
+
+def test_a_resumed_tree_runs_when_no_process_is_stopped() -> None:
+    assert none_stopped({1: "S", 2: "R", 3: "Z"})
+    assert not none_stopped({1: "S", 2: "T"})
+    assert not none_stopped({})
