@@ -211,16 +211,20 @@ def figure(views: Sequence[RunView]) -> Any:
         horizontal_spacing=0.04,
         column_titles=[_column_title(v) for v in views],
     )
+    fig.update_annotations(font_size=11)  # the column titles
     ops = sorted({op for v in views for op in v.timeline.ops})
     xmax = max([v.timeline.windows * v.timeline.width for v in views] + [1.0])
+    # Shapes and labels go in as plain dicts in one assignment: plotly's add_vrect and
+    # add_vline validate the whole layout on every call (2 s for a 12-row report).
+    marks = _Marks(fig)
     for c, view in enumerate(views, 1):
-        _add_column(fig, view, c, ops, legend=c == 1)
+        _add_column(fig, marks, view, c, ops, legend=c == 1)
+    fig.update_layout(shapes=marks.shapes, annotations=[*fig.layout.annotations, *marks.labels])
     fig.update_xaxes(range=[0, xmax])
     fig.update_xaxes(title_text="run time (s)", row=len(ROWS))
     fig.update_yaxes(type="log", dtick=1, row=len(ROWS))  # one tick per decade
     fig.update_yaxes(rangemode="tozero", autorange=True)  # a fixed x range on matched axes
     # otherwise freezes plotly.js's y autorange at [0, 4]
-    fig.update_annotations(font_size=11)
     for row, (title, _) in enumerate(ROWS, 1):
         fig.update_yaxes(title_text=title, title_font_size=11, row=row, col=1)
     fig.update_layout(
@@ -233,7 +237,47 @@ def figure(views: Sequence[RunView]) -> Any:
     return fig
 
 
-def _add_column(fig: Any, view: RunView, col: int, ops: Sequence[str], *, legend: bool) -> None:
+class _Marks:
+    """Lines, shaded spans and labels on the subplots, as layout dicts."""
+
+    def __init__(self, fig: Any) -> None:
+        self.fig = fig
+        self.shapes: list[dict[str, Any]] = []
+        self.labels: list[dict[str, Any]] = []
+
+    def axes(self, row: int, col: int) -> tuple[str, str]:
+        """The subplot's axis references: ("x3", "y3")."""
+        sub = self.fig.get_subplot(row, col)
+        return sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
+
+    def hline(self, row: int, col: int, y: float, line: dict[str, Any], text: str) -> None:
+        x, yref = self.axes(row, col)
+        span = {"xref": f"{x} domain", "x0": 0, "x1": 1, "yref": yref, "y0": y, "y1": y}
+        self.shapes.append({"type": "line", **span, "line": line})
+        self.labels.append(
+            {"text": text, "xref": f"{x} domain", "x": 1, "yref": yref, "y": y,
+             "xanchor": "right", "yanchor": "bottom", "showarrow": False}
+        )  # fmt: skip
+
+    def vspan(self, row: int, col: int, x0: float, x1: float, **style: Any) -> None:
+        x, y = self.axes(row, col)
+        kind = "line" if x0 == x1 else "rect"
+        span = {"xref": x, "x0": x0, "x1": x1, "yref": f"{y} domain", "y0": 0, "y1": 1}
+        self.shapes.append({"type": kind, **span, **style})
+
+    def label(self, row: int, col: int, x: float, top: bool, **style: Any) -> None:
+        xref, y = self.axes(row, col)
+        where = (
+            {"y": 1, "yanchor": "top", "xanchor": "left"} if top else {"y": 0, "yanchor": "bottom"}
+        )
+        self.labels.append(
+            {"xref": xref, "x": x, "yref": f"{y} domain", "showarrow": False, **where, **style}
+        )
+
+
+def _add_column(
+    fig: Any, marks: _Marks, view: RunView, col: int, ops: Sequence[str], *, legend: bool
+) -> None:
     import plotly.graph_objects as go
 
     tl = view.timeline
@@ -269,14 +313,7 @@ def _add_column(fig: Any, view: RunView, col: int, ops: Sequence[str], *, legend
     line(1, tl.rate("never_sent"), "never sent", "never_sent", color="#d62728", dash="dash")
     capacity = view.journal.get("capacity_rps")
     if isinstance(capacity, int | float):
-        fig.add_hline(
-            y=capacity,
-            line={"dash": "dash", "color": "#1f77b4", "width": 1},
-            annotation_text="C",
-            annotation_position="top right",
-            row=1,
-            col=col,
-        )
+        marks.hline(1, col, capacity, {"dash": "dash", "color": "#1f77b4", "width": 1}, "C")
     for row, (_, outcome) in enumerate(ROWS[1:5], 2):
         for op in ops:
             line(row, tl.rate(outcome, op), op, f"op-{op}", key=row == 2, color=_colour(op, ops))
@@ -286,43 +323,30 @@ def _add_column(fig: Any, view: RunView, col: int, ops: Sequence[str], *, legend
         line(6, tl.p99.get(op, zero), f"{op} p99", f"op-{op}", key=False, color=colour)
         line(6, tl.p50.get(op, zero), f"{op} p50", f"op-{op}", key=False, color=colour, dash="dot")
     end = max(view.duration, tl.windows * tl.width)
+    rows = range(1, len(ROWS) + 1)
     for phase in view.journal.get("workload", {}).get("phases") or ():
-        if phase.get("start", 0) > 0:
-            for row in range(1, len(ROWS) + 1):
-                fig.add_vline(
-                    x=phase["start"], line={"dash": "dot", "color": "#aaa", "width": 1},
-                    row=row, col=col,
-                )  # fmt: skip
-        fig.add_annotation(
-            x=(phase["start"] + phase["end"]) / 2,
-            y=0,
-            yref="y domain" if col == 1 else f"y{col} domain",
-            xref="x" if col == 1 else f"x{col}",
-            text=f"<i>{html.escape(str(phase['name']))}</i>",
-            showarrow=False,
-            yanchor="bottom",
-            font={"size": 10, "color": "#777"},
-        )
+        start = phase.get("start", 0)
+        if start > 0:
+            for row in rows:
+                marks.vspan(
+                    row, col, start, start, line={"dash": "dot", "color": "#aaa", "width": 1}
+                )
+        marks.label(
+            1, col, (start + phase["end"]) / 2, top=False,
+            text=f"<i>{html.escape(str(phase['name']))}</i>", font={"size": 10, "color": "#777"},
+        )  # fmt: skip
     for n, fault in enumerate(view.faults):
         x1 = fault.end if fault.end is not None else end
         x1 = max(x1, fault.start + tl.width / 2)  # an instant fault (db loss) stays visible
-        label = {
-            "annotation_text": html.escape(fault.label),
-            "annotation_position": "top left",
-            "annotation_font": {"size": 10, "color": "#a00"},
-            "annotation_yshift": -13 * (n % 3),  # neighbouring faults' labels do not overlap
-        }
-        for row in range(1, len(ROWS) + 1):
-            fig.add_vrect(
-                x0=fault.start,
-                x1=x1,
-                fillcolor=FAULT_FILL,
-                line_width=0,
-                layer="below",
-                row=row,
-                col=col,
-                **(label if row == 1 else {}),
+        for row in rows:
+            marks.vspan(
+                row, col, fault.start, x1, fillcolor=FAULT_FILL, line={"width": 0}, layer="below"
             )
+        marks.label(
+            1, col, fault.start, top=True, text=html.escape(fault.label),
+            font={"size": 10, "color": "#a00"},
+            yshift=-13 * (n % 3),  # neighbouring faults' labels do not overlap
+        )  # fmt: skip
 
 
 # --- the page -------------------------------------------------------------------------------
