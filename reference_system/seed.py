@@ -71,24 +71,28 @@ class SeedReport:
 def _generate(people: int, venues: int, seed: int) -> tuple[str, str, str]:
     """COPY text for people, results and venues."""
     rng = random.Random(seed)
-    p_rows = io.StringIO()
-    r_rows = io.StringIO()
+    rand, randrange = rng.random, rng.randrange
+    # The test times are whole hours before EPOCH (fewer than 240): format each once.
+    at_hours = [(EPOCH - timedelta(hours=h)).isoformat() for h in range(240)]
+    p_rows: list[str] = []
+    r_rows: list[str] = []
+    red, yellow = SHARE_RED, SHARE_RED + SHARE_YELLOW
     for pid in range(1, people + 1):
-        u = rng.random()
-        hours = rng.randrange(1, 72)
-        if u < SHARE_RED:
-            colour, result, hours = "red", "positive", rng.randrange(1, 240)
-        elif u < SHARE_RED + SHARE_YELLOW:
-            colour, result, hours = "yellow", "negative", rng.randrange(96, 240)
+        u = rand()
+        hours = randrange(1, 72)
+        if u < red:
+            colour, result, hours = "red", "positive", randrange(1, 240)
+        elif u < yellow:
+            colour, result, hours = "yellow", "negative", randrange(96, 240)
         else:
             colour, result = "green", "negative"
-        at = (EPOCH - timedelta(hours=hours)).isoformat()
-        p_rows.write(f"{pid}\t{colour}\t{at}\t{at}\t{result}\t0\n")
-        r_rows.write(f"s{seed}-{pid}\t{pid}\t{result}\t{at}\t{at}\n")
+        at = at_hours[hours]
+        p_rows.append(f"{pid}\t{colour}\t{at}\t{at}\t{result}\t0\n")
+        r_rows.append(f"s{seed}-{pid}\t{pid}\t{result}\t{at}\t{at}\n")
     v_rows = io.StringIO()
     for vid in range(1, venues + 1):
         v_rows.write(f"{vid}\tvenue-{vid}\t{rng.randrange(1, 14)}\n")
-    return p_rows.getvalue(), r_rows.getvalue(), v_rows.getvalue()
+    return "".join(p_rows), "".join(r_rows), v_rows.getvalue()
 
 
 def _copy(cur: psycopg.Cursor, table: str, data: str) -> None:
