@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from harness.client import Client, FastClient
 from harness.history import History, percentiles
-from harness.load import LoadConfig, run_load
+from harness.load import LOOP, LoadConfig, run_generator, run_load
 from harness.workload import (
     NORMAL_DAY,
     ClientClass,
@@ -163,7 +163,7 @@ def capacity_key(
     shares = "/".join(f"{getattr(mix, op):g}" for op in ("show_code", "scan", "lookup", "ingest"))
     return (
         f"{profile_key} | host={platform.node()} cpus={os.cpu_count()}"
-        f" | harness={_harness_version()}"
+        f" | harness={_harness_version()} loop={LOOP}"
         f" | slo_p99={slo_p99:g} errors<={max_error_rate:g} mix={shares}"
     )
 
@@ -477,7 +477,7 @@ def calibrate(
     log: Callable[[str], None] | None = None,
 ) -> Capacity:
     """`calibrate_async` in its own event loop (not from inside a running loop)."""
-    return asyncio.run(
+    return run_generator(
         calibrate_async(
             system_or_gateway_urls,
             profile_key=profile_key,

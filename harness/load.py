@@ -18,7 +18,11 @@ Everything is bounded: `max_ops` attempts in all and a hard `deadline` after whi
 every attempt still in flight is cancelled and completed (`error="deadline"`), so
 every invoked op has exactly one completion in the history.
 
-    result = asyncio.run(run_load(schedule.arrivals(), client, history, LoadConfig()))
+    result = run_generator(run_load(schedule.arrivals(), client, history, LoadConfig()))
+
+`run_generator` runs the generator on uvloop when it is installed (it comes with
+uvicorn[standard]): about half the CPU per request of asyncio's own loop, CPU the
+system under test shares on a small machine (bench/bench_load.py).
 """
 
 from __future__ import annotations
@@ -29,15 +33,33 @@ import gc
 import random
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from harness.client import WRITES, Client, Result
 from harness.history import NEVER_SENT, Cause, Op
 from harness.workload import Arrival, Buggy, Good, Impatient, RetryBudget
 
-__all__ = ["HistorySink", "LoadConfig", "LoadResult", "Runner", "run_load"]
+__all__ = ["LOOP", "HistorySink", "LoadConfig", "LoadResult", "Runner", "run_generator", "run_load"]
+
+
+try:
+    import uvloop as _uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio's loop still works
+    _uvloop = None
+
+LOOP = "uvloop" if _uvloop is not None else "asyncio"
+"""The event loop the generator runs on (named in calibration keys and journals)."""
+
+_T = TypeVar("_T")
+
+
+def run_generator(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coro`` to completion on a new event loop of kind `LOOP`."""
+    factory = _uvloop.new_event_loop if _uvloop is not None else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
 
 
 class HistorySink(Protocol):

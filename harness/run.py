@@ -21,7 +21,6 @@ The lifecycle (ARCHITECTURE.md), as nested context managers so teardown always r
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -43,7 +42,7 @@ from harness.experiment import Experiment
 from harness.faults import run_schedule
 from harness.history import History, HistoryWriter, Op
 from harness.invariants import Verdict, check_all, compose, fault_records
-from harness.load import LoadConfig, LoadResult, Runner
+from harness.load import LOOP, LoadConfig, LoadResult, Runner, run_generator
 from harness.store import RunDir
 from harness.topology import Topology, load_topology
 from harness.workload import ClientClass, Constant, Good, Mix, Workload, rps
@@ -267,7 +266,7 @@ def _steady_state(system: System, capacity: float) -> str | None:
             runner = Runner(client, history, LoadConfig(targets=len(system.endpoints.gateways)))
             await runner.run(workload.schedule().arrivals())
 
-    asyncio.run(go())
+    run_generator(go())
     shows = [op for op in history if op.op == "show_code" and op.intended >= WARMUP_SECONDS]
     if not shows:
         return "no show-code request was sent"
@@ -326,7 +325,7 @@ def _workload(
                         load = await runner.run(schedule.arrivals())
                 return load, nemesis.report, runner.t0
 
-    return asyncio.run(go())
+    return run_generator(go())
 
 
 def _active_faults(nemesis: Any) -> list[str]:
@@ -562,7 +561,7 @@ def versions(system: System) -> dict[str, str]:
         harness = importlib.metadata.version("xian-chaos-harness")
     except importlib.metadata.PackageNotFoundError:
         harness = "unknown"
-    out = {"harness": harness, **_binary_versions()}
+    out = {"harness": harness, "generator loop": LOOP, **_binary_versions()}
     with contextlib.suppress(Exception):
         out["toxiproxy"] = system.toxiproxy.version()
     return out
