@@ -71,6 +71,9 @@ class LoadConfig:
     """Bounds and knobs of one run. Times are seconds.
 
     `deadline`: hard stop measured from the run start (default: last arrival + `drain`).
+    `retry_until`: no retry or re-open is intended at or after this time (default: the
+    deadline). An experiment ends its clients' chains with its schedule: what is in flight
+    then completes, but nobody starts over once the run is over.
     `targets`: how many gateways the client can reach (clients are spread over them
     by a stable hash of their id; `Good` clients fail over to the next one).
     `tick`: the shortest sleep of the sender; arrivals due within one tick go out
@@ -87,6 +90,7 @@ class LoadConfig:
     max_ops: int = 10_000_000
     drain: float = 15.0
     deadline: float | None = None
+    retry_until: float | None = None
     tick: float = 0.0
     quiet_gc: bool = True
 
@@ -159,6 +163,7 @@ class Runner:
         self.client, self.history, self.cfg, self._clock = client, history, config, clock
         self.t0 = 0.0
         self.deadline = float("inf")
+        self._retry_until = float("inf")
         self._next_id = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._budgets: dict[str, _Budget] = {}
@@ -316,7 +321,7 @@ class Runner:
             else:  # Abuser: fire and forget
                 return
             intended = completed + delay
-            if intended >= self.deadline or self.ops >= self.cfg.max_ops:
+            if intended >= self._retry_until or self.ops >= self.cfg.max_ops:
                 return
             attempt, cause, parent = attempt + 1, next_cause, op_id
             wait = intended - self.now()
@@ -335,6 +340,9 @@ class Runner:
 
     # ----------------------------------------------------------------- the schedule
 
+    def _until(self, cfg: LoadConfig) -> float:
+        return self.deadline if cfg.retry_until is None else min(self.deadline, cfg.retry_until)
+
     def _spawn(self, a: Arrival) -> None:
         task = asyncio.get_running_loop().create_task(self._chain(a))
         self._in_flight.add(task)
@@ -349,6 +357,7 @@ class Runner:
         wall_start = time.time()
         self.t0 = self._clock()
         self.deadline = cfg.deadline if cfg.deadline is not None else float("inf")
+        self._retry_until = self._until(cfg)
         last = 0.0
         max_late, max_inflight, sleep = cfg.max_lateness, cfg.max_in_flight, asyncio.sleep
         tick = cfg.tick
@@ -382,6 +391,7 @@ class Runner:
                 self._spawn(a)
         if cfg.deadline is None:
             self.deadline = last + cfg.drain
+            self._retry_until = self._until(cfg)
         await self._drain()
         return self._result(wall_start)
 

@@ -307,7 +307,10 @@ def _workload(
     schedule = experiment.schedule(capacity, seed=seed, tag=f"{run_dir.path.name}")
     gateways = list(system.endpoints.gateways)
     duration = schedule.duration
-    config = LoadConfig(targets=len(gateways), drain=5.0, deadline=duration + 5.0)
+    # attempts in flight at the end complete (within the deadline); no new ones start
+    config = LoadConfig(
+        targets=len(gateways), drain=5.0, deadline=duration + 5.0, retry_until=duration
+    )
 
     async def go() -> tuple[LoadResult, Any, float]:
         with HistoryWriter(run_dir.history) as disk:

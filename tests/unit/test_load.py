@@ -281,6 +281,18 @@ def test_hard_deadline_completes_every_in_flight_op():
     assert {o.outcome for o in ops if o.op == "show_code"} == {"fail"}
 
 
+def test_no_retry_starts_after_retry_until_and_what_is_in_flight_completes():
+    client = FakeClient(lambda t, op, n: (0.02, Result("fail", 503)))
+    arrivals = [arrival(i, 0.01 * i, Buggy(max_attempts=1000, timeout=1.0)) for i in range(5)]
+    t = time.monotonic()
+    result, ops = run(arrivals, client, LoadConfig(deadline=2.0, retry_until=0.3))
+    assert time.monotonic() - t < 1.0  # the chains ended at 0.3 s, not at the deadline
+    check_accounting(result, ops)
+    assert result.retries > 0 and result.cancelled == 0
+    assert max(o.intended for o in ops) < 0.3
+    assert all(o.completed is not None for o in ops)
+
+
 def test_arrivals_past_the_deadline_are_never_sent():
     arrivals = [arrival(i, 0.1 * i, Good()) for i in range(10)]
     result, ops = run(arrivals, FakeClient(ok_after(0.0)), LoadConfig(deadline=0.45))
