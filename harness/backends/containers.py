@@ -1,8 +1,13 @@
 """The containers backend: a topology as Docker containers, started with testcontainers.
 
 Each run gets its own Docker network, ``harness-<session>``. Every component is a
-container on it (network alias = component name) from the image its topology names
-(``image:``; the project's images are built and cached by :mod:`harness.docker.images`).
+container from the image its topology names (``image:``; the project's images are built
+and cached by :mod:`harness.docker.images`), in the network namespace of a small holder
+container of its own that sits on the network (alias = component name) and publishes its
+ports, as a Kubernetes pod's sandbox does. The holder outlives the component: a killed
+component leaves its address behind with nothing listening, so its peers are refused at
+once, as they are when a process dies on the local backend (without the holder the
+address vanished and connecting to it hung until a timeout).
 Toxiproxy is a container too, holding one proxy per link: proxies listen inside it, so a
 component reaches ``${link:db}`` as ``toxiproxy:20001``. Every port the harness needs is
 published on 127.0.0.1 only: the client edge, the Toxiproxy API, each link's proxy and
@@ -263,6 +268,7 @@ class ContainersSystem:
         self.ready_timeout = ready_timeout
         self.base = base
         self.containers: dict[str, DockerContainer] = {}
+        self.holders: dict[str, DockerContainer] = {}  # name -> its network namespace
         self.volumes: dict[str, str] = {}
         self.timings: StartTimings | None = None
         self.session: Session | None = None
@@ -425,15 +431,17 @@ class ContainersSystem:
                 )
             volume = self._volume(comp.name)
             mounts.append(Mount(DATA_DIR, volume, type="volume", no_copy=fresh_volume))
+        holder = self._holder(comp)
         container = (
             DockerContainer(image)
             .with_name(self._container_name(comp.name))
-            .with_network(self.network)
-            .with_network_aliases(comp.name)
             .with_command([*PRELUDE, *self._command(comp)])
             .with_envs(**self._env(comp))
             .with_kwargs(
-                labels={**self.labels, COMPONENT_LABEL: comp.name}, init=True, mounts=mounts
+                labels={**self.labels, COMPONENT_LABEL: comp.name},
+                init=True,
+                mounts=mounts,
+                network_mode=f"container:{holder.get_wrapped_container().id}",
             )
             .waiting_for(
                 ProbeWait(
@@ -445,8 +453,28 @@ class ContainersSystem:
                 )
             )
         )
-        container.ports[f"{self.inside[comp.name]}/tcp"] = (HOST, self.published[comp.name])
         self._start_container(comp.name, container)
+
+    def _holder(self, comp: Component) -> DockerContainer:
+        """The component's network namespace (started once, kept across restarts)."""
+        holder = self.holders.get(comp.name)
+        if holder is not None:
+            return holder
+        holder = (
+            DockerContainer(self.images[comp.image or ""])
+            .with_name(self._container_name(comp.name) + "-net")
+            .with_network(self.network)
+            .with_network_aliases(comp.name)
+            .with_command(["sleep", "infinity"])
+            .with_kwargs(labels={**self.labels, COMPONENT_LABEL: comp.name}, init=True)
+        )
+        holder.ports[f"{self.inside[comp.name]}/tcp"] = (HOST, self.published[comp.name])
+        with self._lock:
+            if self._closing.is_set():
+                raise HarnessError("system is shutting down")
+            self.holders[comp.name] = holder  # recorded first: teardown finds it whatever fails
+        holder.start()
+        return holder
 
     def _run_toxiproxy(self) -> None:
         config = [
@@ -638,12 +666,17 @@ class ContainersSystem:
         self.endpoints = replace(self.endpoints, components=components)
 
     def disconnect(self, name: str) -> None:
-        """Take the component's container off the run's network (its peers lose it)."""
-        self.engine.networks.get(self.network.id).disconnect(self.container(name).id)
+        """Take the component off the run's network (its peers lose it; it keeps running)."""
+        self.engine.networks.get(self.network.id).disconnect(self._holder_id(name))
 
     def reconnect(self, name: str) -> None:
-        """Put a disconnected container back on the network under its name."""
-        self.engine.networks.get(self.network.id).connect(self.container(name).id, aliases=[name])
+        """Put a disconnected component back on the network under its name."""
+        self.engine.networks.get(self.network.id).connect(self._holder_id(name), aliases=[name])
+
+    def _holder_id(self, name: str) -> str:
+        if name not in self.holders:
+            raise KeyError(f"no started component {name!r}; started: {sorted(self.holders)}")
+        return str(self.holders[name].get_wrapped_container().id)
 
     def logs(self, name: str, lines: int = 50) -> str:
         if name not in self.containers:
@@ -661,11 +694,13 @@ class ContainersSystem:
         with self._lock:
             self._closed = True
             started = list(self.containers.values())
-        threads = [threading.Thread(target=_remove, args=(c,), daemon=True) for c in started]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+            holders = list(self.holders.values())
+        for batch in (started, holders):  # components first, then the namespaces they use
+            threads = [threading.Thread(target=_remove, args=(c,), daemon=True) for c in batch]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
         engine = getattr(self, "engine", None)
         if engine is not None and self.session is not None:
             selector = {"label": f"{SESSION_LABEL}={self.session.id}"}
