@@ -160,7 +160,7 @@ def run(experiment: Experiment, options: RunOptions, *, system: System | None = 
             timings=timings,
         )
         with clock("steady_state"):
-            broken = steady_state_holds(lambda: _steady_state(system, capacity), say)
+            broken = steady_state_broken(lambda: _steady_state(system, capacity), say)
         if broken:
             say(f"steady state broken: {broken}")
             return _finish(**common, history=History(), load=None, report=None, aborted=broken)
@@ -249,8 +249,10 @@ def _good_clients() -> tuple[ClientClass, ...]:
     return (ClientClass("good", 1.0, Good(timeout=3.0, max_retries=0)),)
 
 
-def steady_state_holds(measure: Callable[[], str | None], say: Callable[[str], None]) -> str | None:
-    """None when the steady state holds, else why not. A broken baseline stays broken; a
+def steady_state_broken(
+    measure: Callable[[], str | None], say: Callable[[str], None]
+) -> str | None:
+    """Why the steady state does not hold, or None. A broken baseline stays broken; a
     one-off stall (a dropped SYN costs a second) does not: a failed check is measured once
     more, and the run aborts only when both fail."""
     broken = measure()

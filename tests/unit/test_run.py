@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.load import LoadResult
-from harness.run import generator_verdict, steady_state_holds
+from harness.run import generator_verdict, steady_state_broken
 
 
 def load(arrivals: int, never_sent: int) -> LoadResult:
@@ -36,16 +36,16 @@ def test_a_generator_that_fell_behind_makes_the_run_unknown_not_a_failure_of_the
     assert "fell behind: 1500 of 10000" in verdict.message
 
 
-def test_steady_state_is_measured_again_once_and_aborts_only_when_both_fail() -> None:
+def test_a_broken_steady_state_is_measured_once_more_and_aborts_only_when_both_fail() -> None:
     said: list[str] = []
     results = iter(["p99 965 ms", None])
-    assert steady_state_holds(lambda: next(results), said.append) is None
+    assert steady_state_broken(lambda: next(results), said.append) is None
     assert said == ["steady state broken (p99 965 ms); measuring it once more"]
 
     results = iter(["p99 965 ms", "p99 1002 ms", None])
-    why = steady_state_holds(lambda: next(results), said.append)
+    why = steady_state_broken(lambda: next(results), said.append)
     assert why == "p99 965 ms; measured again: p99 1002 ms"
 
     calls: list[int] = []
-    assert steady_state_holds(lambda: calls.append(1), said.append) is None  # holds: once
+    assert steady_state_broken(lambda: calls.append(1), said.append) is None  # holds: once
     assert calls == [1]
