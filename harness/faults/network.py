@@ -44,6 +44,7 @@ from harness.toxiproxy import ToxiproxyClient, ToxiproxyError
 Stream = Literal["upstream", "downstream", "both"]
 STREAMS: tuple[str, ...] = ("upstream", "downstream", "both")
 _MAX_PROBES = 60
+HEAL_SAMPLES = 5  # fresh-connection round trips a latency heal may take to show itself
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -194,15 +195,26 @@ class Latency(Toxic):
         }
 
     def _healed(self, system: Any, link: str) -> Check:
+        """Healed when a fresh connection answers under half the latency: the best of up
+        to `HEAL_SAMPLES` (one slow sample on a busy machine, or another fault on the same
+        link healing at the same moment, is not a toxic left behind)."""
         addr, protocol = link_address(system, link)
-        s = wire.ping(addr, protocol, timeout=2.0)
         limit = max(self.latency * 0.5, 5.0)
+        best, samples, error = math.inf, 0, None
+        while samples < HEAL_SAMPLES and best >= limit:
+            if samples:
+                time.sleep(0.02)
+            s = wire.ping(addr, protocol, timeout=2.0)
+            samples += 1
+            if s.complete:
+                best = min(best, s.seconds * 1000)
+            error = s.error
         return Check(
             link,
             f"round trip back under {limit:g} ms",
-            s.complete and s.seconds * 1000 < limit,
+            best < limit,
             time.monotonic(),
-            {"round_trip_ms": s.seconds * 1000, "error": s.error},
+            {"round_trip_ms": best, "samples": samples, "error": error},
         )
 
 
