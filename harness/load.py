@@ -163,7 +163,6 @@ class Runner:
         self.client, self.history, self.cfg, self._clock = client, history, config, clock
         self.t0 = 0.0
         self.deadline = float("inf")
-        self._retry_until = float("inf")
         self._next_id = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._budgets: dict[str, _Budget] = {}
@@ -340,8 +339,11 @@ class Runner:
 
     # ----------------------------------------------------------------- the schedule
 
-    def _until(self, cfg: LoadConfig) -> float:
-        return self.deadline if cfg.retry_until is None else min(self.deadline, cfg.retry_until)
+    @property
+    def _retry_until(self) -> float:
+        """No retry or re-open is intended at or after this run time."""
+        until = self.cfg.retry_until
+        return self.deadline if until is None else min(self.deadline, until)
 
     def _spawn(self, a: Arrival) -> None:
         task = asyncio.get_running_loop().create_task(self._chain(a))
@@ -357,7 +359,6 @@ class Runner:
         wall_start = time.time()
         self.t0 = self._clock()
         self.deadline = cfg.deadline if cfg.deadline is not None else float("inf")
-        self._retry_until = self._until(cfg)
         last = 0.0
         max_late, max_inflight, sleep = cfg.max_lateness, cfg.max_in_flight, asyncio.sleep
         tick = cfg.tick
@@ -391,7 +392,6 @@ class Runner:
                 self._spawn(a)
         if cfg.deadline is None:
             self.deadline = last + cfg.drain
-            self._retry_until = self._until(cfg)
         await self._drain()
         return self._result(wall_start)
 

@@ -469,11 +469,7 @@ class ContainersSystem:
             .with_kwargs(labels={**self.labels, COMPONENT_LABEL: comp.name}, init=True)
         )
         holder.ports[f"{self.inside[comp.name]}/tcp"] = (HOST, self.published[comp.name])
-        with self._lock:
-            if self._closing.is_set():
-                raise HarnessError("system is shutting down")
-            self.holders[comp.name] = holder  # recorded first: teardown finds it whatever fails
-        holder.start()
+        self._start_container(comp.name, holder, self.holders)
         return holder
 
     def _run_toxiproxy(self) -> None:
@@ -521,11 +517,15 @@ class ContainersSystem:
             raise ComponentError(TOXIPROXY_NAME, f"expected proxies {sorted(self.link_inside)}"
                                  f", Toxiproxy has {sorted(proxies)}")  # fmt: skip
 
-    def _start_container(self, name: str, container: DockerContainer) -> None:
+    def _start_container(
+        self, name: str, container: DockerContainer, into: dict[str, DockerContainer] | None = None
+    ) -> None:
+        """Record ``container`` (in ``containers``, or ``into``), then start it."""
         with self._lock:
             if self._closing.is_set():
                 raise HarnessError("system is shutting down")
-            self.containers[name] = container  # recorded first: teardown finds it whatever fails
+            recorded = self.containers if into is None else into
+            recorded[name] = container  # recorded first: teardown finds it whatever fails
         container.start()
 
     def _volume(self, name: str) -> str:
