@@ -192,6 +192,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        for key, value in report.user_properties:
+            if key == "rerun_of":
+                terminalreporter.write_line(f"harness: {report.nodeid} was run again: {value}")
     summary = getattr(terminalreporter.config, "harness_summary", None)
     if summary is not None:
         terminalreporter.write_line(f"harness: suite summary in {summary}")
@@ -264,6 +268,8 @@ class ExperimentItem(pytest.Item):
         result = run(self.experiment, options)
         self.user_properties.append(("journal", str(result.journal)))
         self.user_properties.append(("verdict", "met" if result.met else "not met"))
+        if result.rerun_of:
+            self.user_properties.append(("rerun_of", result.rerun_of))
         if not result.met:
             raise ExperimentFailed(result)
 
@@ -356,4 +362,6 @@ def _report(result: Any) -> str:
         f"replay:  {result.replay}",
         f"     or: pytest {result.replay.split()[2]}::{result.profile} --seed {result.seed}",
     ]
+    if result.rerun_of:
+        lines.append(f"rerun of {result.rerun_of}")
     return "\n".join(lines)

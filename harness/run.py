@@ -8,12 +8,13 @@ The lifecycle (ARCHITECTURE.md), as nested context managers so teardown always r
 4. steady-state check: a short low-rate load must meet the show-code SLO (measured
    twice when the first fails), or the run aborts with its own verdict (a broken
    baseline says nothing about resilience);
-5. the workload and the fault schedule on one clock; the schedule heals everything on
-   exit, also on errors and Ctrl-C;
+5. the workload and the fault schedule on one clock, every CPU watched for stalls of the
+   machine itself; the schedule heals everything on exit, also on errors and Ctrl-C;
 6. drain (the app's scan spool, the database settling), then the final reads;
 7. every invariant checked and composed (false > unknown > true), judged against the
    experiment's expectation for the profile;
-8. the journal, history and component logs written under ``runs/``; teardown.
+8. the journal, history and component logs written under ``runs/``; teardown;
+9. a run that missed its expectation while the machine stalled is run once more.
 
     exp = load_experiment("experiments/morning-surge.yaml")
     result = run(exp, RunOptions(profile="hardened", seed=7))
@@ -44,6 +45,7 @@ from harness.faults import run_schedule
 from harness.history import History, HistoryWriter, Op
 from harness.invariants import Verdict, check_all, compose, fault_records
 from harness.load import LOOP, LoadConfig, LoadResult, Runner, run_generator
+from harness.stalls import StallWatch, machine_verdict
 from harness.store import RunDir
 from harness.topology import Topology, load_topology
 from harness.workload import ClientClass, Constant, Good, Mix, Workload, rps
@@ -71,6 +73,7 @@ class RunOptions:
     progress: Callable[[str], None] | None = None
     live: bool | None = None  # the live progress line; None: only when stderr is a terminal
     publish: bool = True  # write report.html and summary.md (a search's examples do not)
+    rerun_of: str | None = None  # the earlier run this one repeats, and why (journal: why)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class RunResult:
     replay: str
     aborted: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    rerun_of: str | None = None  # see RunOptions.rerun_of
 
     def summary(self) -> str:
         head = (
@@ -101,6 +105,8 @@ class RunResult:
             f"{'as expected' if self.met else 'NOT as expected'} ({self.why})"
         )
         lines = [head] + [f"  {v}" for v in self.verdicts]
+        if self.rerun_of:
+            lines.append(f"  rerun of {self.rerun_of}")
         lines.append(f"  journal: {self.journal}")
         lines.append(f"  replay:  {self.replay}")
         return "\n".join(lines)
@@ -125,8 +131,40 @@ def _display_path(path: Path) -> str:
     return str(path)
 
 
+MACHINE_RERUNS = 1  # how often a run spoilt by a machine stall is run again
+
+
 def run(experiment: Experiment, options: RunOptions, *, system: System | None = None) -> RunResult:
-    """Run ``experiment`` on ``options.profile``; ``system`` reuses an already started one."""
+    """Run ``experiment`` on ``options.profile``; ``system`` reuses an already started one.
+
+    A run that missed its expectation while the machine itself stalled (the ``machine``
+    verdict, harness/stalls.py) says nothing about the system: it is run again, at most
+    `MACHINE_RERUNS` times, on a system of its own, and the new result names the run it
+    repeats (`rerun_of`). Both journals stay.
+    """
+    result = _run_once(experiment, options, system=system)
+    for _ in range(MACHINE_RERUNS):
+        stalled = machine_stall(result)
+        if result.met or stalled is None or system is not None:
+            break
+        if options.progress:
+            options.progress(f"{stalled}: running it again")
+        again = dataclasses.replace(options, rerun_of=f"{_display_path(result.journal)}: {stalled}")
+        result = _run_once(experiment, again)
+    return result
+
+
+def machine_stall(result: RunResult) -> str | None:
+    """The ``machine`` verdict's message when the machine stalled during the run."""
+    for verdict in result.verdicts:
+        if verdict.name == "machine" and verdict.valid is not True:
+            return verdict.message
+    return None
+
+
+def _run_once(
+    experiment: Experiment, options: RunOptions, *, system: System | None = None
+) -> RunResult:
     say = options.progress or (lambda _msg: None)
     backend_name = options.backend or experiment.system.backend
     seed = options.seed
@@ -167,7 +205,7 @@ def run(experiment: Experiment, options: RunOptions, *, system: System | None = 
         history = History()
         with clock("workload"):
             say(f"workload {experiment.workload.duration / experiment.workload.compression:.0f} s")
-            load, report, runner_t0 = _workload(
+            load, report, runner_t0, machine = _workload(
                 experiment, system, capacity, seed, history, run_dir, live=options.live
             )
         with clock("drain"):
@@ -178,6 +216,7 @@ def run(experiment: Experiment, options: RunOptions, *, system: System | None = 
             load=load,
             report=dataclasses.replace(report, t0=runner_t0),
             aborted=None,
+            machine=machine,
         )
     raise AssertionError("unreachable")
 
@@ -318,7 +357,9 @@ def _workload(
     run_dir: RunDir,
     *,
     live: bool | None = None,
-) -> tuple[LoadResult, Any, float]:
+) -> tuple[LoadResult, Any, float, Verdict]:
+    """The load and the fault schedule on one clock, watched for machine stalls: the load's
+    result, the fault report, the runner's start (monotonic) and the ``machine`` verdict."""
     schedule = experiment.schedule(capacity, seed=seed, tag=f"{run_dir.path.name}")
     gateways = list(system.endpoints.gateways)
     duration = schedule.duration
@@ -343,7 +384,10 @@ def _workload(
                         load = await runner.run(schedule.arrivals())
                 return load, nemesis.report, runner.t0
 
-    return run_generator(go())
+    with StallWatch() as watch:
+        load, report, t0 = run_generator(go())
+        end = time.monotonic()
+    return load, report, t0, machine_verdict(watch.report(), t0, end)
 
 
 def _active_faults(nemesis: Any) -> list[str]:
@@ -408,6 +452,7 @@ def _finish(
     load: LoadResult | None,
     report: Any,
     aborted: str | None,
+    machine: Verdict | None = None,
 ) -> RunResult:
     profile, seed = options.profile, options.seed
     expectation = experiment.expectation(profile)
@@ -427,6 +472,8 @@ def _finish(
         verdicts = tuple(check_all(experiment.invariants, list(history), final))
         if load is not None:
             verdicts += (generator_verdict(load),)
+        if machine is not None:
+            verdicts += (machine,)
         met, why = expectation.judge(verdicts)
     replay = replay_command(experiment, profile, seed, backend)
     valid = compose(verdicts).valid
@@ -474,6 +521,7 @@ def _finish(
         "met": met,
         "why": why,
         "aborted": aborted,
+        "rerun_of": options.rerun_of,
         "timings_s": timings,
         "history": run_dir.history.name,
         "logs": "logs/",
@@ -502,6 +550,7 @@ def _finish(
         replay=replay,
         aborted=aborted,
         timings=timings,
+        rerun_of=options.rerun_of,
     )
 
 

@@ -49,3 +49,45 @@ def test_a_broken_steady_state_is_measured_once_more_and_aborts_only_when_both_f
     calls: list[int] = []
     assert steady_state_broken(lambda: calls.append(1), said.append) is None  # holds: once
     assert calls == [1]
+
+
+def test_a_run_spoilt_by_a_machine_stall_is_run_once_more_and_says_so(monkeypatch) -> None:
+    import dataclasses
+    from pathlib import Path
+
+    from harness import run as run_module
+    from harness.invariants import Verdict
+
+    stalled = Verdict("machine", None, message="the machine itself stalled: 1520 ms on cpu 1")
+    first = run_module.RunResult(
+        experiment="x", profile="naive", seed=1, backend="local", valid=False,
+        verdicts=(Verdict("latency", False), stalled), met=False, why="stalled",
+        expected="pass", capacity=None, load=None, faults=(), run_dir=Path("runs/x/1"),
+        journal=Path("runs/x/1/journal.json"), replay="",
+    )  # fmt: skip
+    calls: list[run_module.RunOptions] = []
+
+    def fake(results):
+        def once(experiment, options, *, system=None):
+            calls.append(options)
+            return next(results)
+
+        return once
+
+    options = run_module.RunOptions(profile="naive")
+    again = dataclasses.replace(first, verdicts=(Verdict("latency", True),), met=True)
+    monkeypatch.setattr(run_module, "_run_once", fake(iter([first, again])))
+    assert run_module.run(None, options) is again  # type: ignore[arg-type]
+    assert calls[1].rerun_of == "runs/x/1/journal.json: " + stalled.message
+
+    # at most once; a miss without a stall, a met run or a caller's own system: no rerun
+    for results, system in (
+        ([first, first], None),
+        ([dataclasses.replace(first, verdicts=(Verdict("latency", False),))], None),
+        ([again], None),
+        ([first], object()),
+    ):
+        calls.clear()
+        monkeypatch.setattr(run_module, "_run_once", fake(iter(results)))
+        run_module.run(None, options, system=system)  # type: ignore[arg-type]
+        assert len(calls) == len(results)
