@@ -6,7 +6,7 @@ pinned to it and (as root) scheduled real-time, sleeps `TICK` seconds at a time 
 reports every wake-up later than `THRESHOLD`: nothing on the machine outranks it, so
 only a CPU that was not there explains such a delay. A stall during the workload makes
 the ``machine`` verdict unknown, and a run that missed its expectation because of one
-is run again (``harness.run.run_checked``).
+is run again (``harness.run.run``).
 
     with StallWatch() as watch:
         ...                       # the workload
@@ -46,6 +46,7 @@ class StallReport:
     stalls: tuple[Stall, ...]
     cpus: int
     realtime: bool  # SCHED_FIFO; otherwise ordinary priority (stalls may be load)
+    threshold: float = THRESHOLD
 
     def within(self, start: float, end: float) -> tuple[Stall, ...]:
         return tuple(s for s in self.stalls if s.at < end and s.at + s.seconds > start)
@@ -87,12 +88,19 @@ class StallWatch:
             with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
         for proc in self._procs:
-            out, _ = proc.communicate(timeout=10)
+            try:
+                out, _ = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:  # stopped, or wedged: it goes all the same
+                proc.kill()
+                out, _ = proc.communicate()
             for line in out.splitlines():
+                if line.startswith("ready"):  # a watcher that never got read
+                    continue
                 cpu, at, seconds = line.split()
                 stalls.append(Stall(int(cpu), float(at), float(seconds)))
         realtime = bool(self._ready) and all(r[-1:] == ["1"] for r in self._ready)
-        return StallReport(tuple(sorted(stalls, key=lambda s: s.at)), len(self._procs), realtime)
+        stalls.sort(key=lambda s: s.at)
+        return StallReport(tuple(stalls), len(self._procs), realtime, self.threshold)
 
     def report(self) -> StallReport:
         """The stalls seen (after the ``with`` block)."""
@@ -111,7 +119,7 @@ def machine_verdict(report: StallReport, start: float, end: float) -> Verdict:
         "realtime": int(report.realtime),
         "stalls": len(stalls),
         "worst_stall_ms": round(worst * 1000, 1),
-        "threshold_ms": round(THRESHOLD * 1000),
+        "threshold_ms": round(report.threshold * 1000),
     }
     if not stalls:
         return Verdict("machine", True, figures, "no CPU stalled during the workload")
