@@ -119,6 +119,7 @@ from harness.invariants import FaultRecord, FinalState, Invariant, Phase, Verdic
 from harness.invariants._values import parse_duration, parse_fraction
 from harness.invariants.registry import parse_invariants
 from harness.search import Search
+from harness.stalls import MACHINE
 from harness.strategies import KIND_ORDER, MAGNITUDES, SearchSpace, fault_schedules
 from harness.topology import REFERENCE, Topology, load_topology
 from harness.validate import Node
@@ -268,7 +269,7 @@ class Expectation:
         vs = {v.name: v for v in verdicts}
         if self.outcome == "skip":
             return True, "skipped"
-        machine = vs.get("machine")
+        machine = vs.get(MACHINE)
         if machine is not None and machine.valid is not True:
             # a failure the stalled machine may have caused proves nothing either way
             return False, machine.message

@@ -45,7 +45,7 @@ from harness.faults import run_schedule
 from harness.history import History, HistoryWriter, Op
 from harness.invariants import Verdict, check_all, compose, fault_records
 from harness.load import LOOP, LoadConfig, LoadResult, Runner, run_generator
-from harness.stalls import StallWatch, machine_verdict
+from harness.stalls import MACHINE, StallWatch, machine_verdict
 from harness.store import RunDir
 from harness.topology import Topology, load_topology
 from harness.workload import ClientClass, Constant, Good, Mix, Workload, rps
@@ -157,7 +157,7 @@ def run(experiment: Experiment, options: RunOptions, *, system: System | None = 
 def machine_stall(result: RunResult) -> str | None:
     """The ``machine`` verdict's message when the machine stalled during the run."""
     for verdict in result.verdicts:
-        if verdict.name == "machine" and verdict.valid is not True:
+        if verdict.name == MACHINE and verdict.valid is not True:
             return verdict.message
     return None
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from harness.invariants import Verdict
 
+MACHINE = "machine"  # the verdict's name
 TICK = 0.01
 THRESHOLD = 0.15  # a wake-up this late means the CPU was gone (SLO bounds are >= 0.3 s)
 _WATCHER = Path(__file__).with_name("stall_watcher.py")
@@ -122,13 +123,13 @@ def machine_verdict(report: StallReport, start: float, end: float) -> Verdict:
         "threshold_ms": round(report.threshold * 1000),
     }
     if not stalls:
-        return Verdict("machine", True, figures, "no CPU stalled during the workload")
+        return Verdict(MACHINE, True, figures, "no CPU stalled during the workload")
     where = ", ".join(
         f"{s.seconds * 1000:.0f} ms on cpu {s.cpu} at run {s.at - start:.2f} s" for s in stalls[:3]
     )
     more = f" (+{len(stalls) - 3} more)" if len(stalls) > 3 else ""
     return Verdict(
-        "machine",
+        MACHINE,
         None,
         figures,
         f"the machine itself stalled: {where}{more}; the other figures are suspect",
