@@ -4,7 +4,7 @@ Images cached (built once before timing if stale; the data-dir template image to
 two backends alternate run by run so both see the same machine load. Prints, for each,
 the median, min and max of "ready" (from the call to every probe green) and of teardown,
 the per-component readiness of the containers' median run, and the ratio of medians.
-Target (issue 8): containers ready <= 5 s median.
+Target: containers ready <= 5 s median.
 
     ./dev bench bench_containers [--runs 5] [--profile hardened]
 """

@@ -11,11 +11,14 @@ Two ways to run it:
     # the same run a twin gateway + 2 app workers wired to PostgreSQL/Redis directly
     python bench/bench_refsys_capacity.py --harness [--profiles hardened,naive]
 
+    # per experiment: only the links its faults need proxied, against none and all
+    python bench/bench_refsys_capacity.py --experiments experiments/*.yaml
+
 For each target: a warm-up, a closed-loop run (wrk, ``--connections``) giving requests/s,
 goodput (2xx/s) and p50/p99, then a throttled run at half that rate (wrk ``delay()``)
 giving p50/p99 there. Person ids are spread uniformly over 1..100000 by a Lua script;
 every request carries its own ``X-Client-Id`` out of 5000 so per-client limits do not
-bite. Targets (issue 3): hardened >= 2,500 req/s with p99 <= 300 ms through every
+bite. Targets: hardened >= 2,500 req/s with p99 <= 300 ms through every
 Toxiproxy hop, p50 <= 5 ms at half that rate, hops costing <= 20%.
 """
 
@@ -278,6 +281,44 @@ def harness_mode(args: argparse.Namespace, script: Path) -> list[Measurement]:
     return results
 
 
+def shapes_mode(args: argparse.Namespace, script: Path) -> list[Measurement]:
+    """Per experiment: the capacity with the links its faults need proxied (the others
+    direct), against no link proxied; every link proxied kept as the reference figure."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from harness.backends.local import LocalBackend
+    from harness.experiment import load_experiment
+    from harness.run.proxied import proxied_links
+    from harness.topology import load_topology
+
+    experiments = [load_experiment(p) for p in args.experiments]
+    results: list[Measurement] = []
+    for profile in args.profiles.split(","):
+        topo = load_topology(profile=profile)
+        shapes: dict[tuple[str, ...] | None, list[str]] = {(): [], None: []}
+        for exp in experiments:
+            if profile in exp.profiles:
+                links = proxied_links(exp, topo)
+                shapes.setdefault(None if links is None else tuple(sorted(links)), []).append(
+                    exp.name
+                )
+        measured: dict[tuple[str, ...] | None, Measurement] = {}
+        for shape in shapes:
+            label = {(): "no proxy", None: "all proxied"}.get(shape, ",".join(shape or ()))
+            with LocalBackend().start(topo, seed=1, proxied=shape) as system:
+                system.seed(1)
+                m = measure(f"{profile} {label}"[:34], system.endpoints.gateways[0], args, script)
+            measured[shape] = m
+            results.append(m)
+        report(results[-len(measured) :])
+        bare = measured[()].full.goodput
+        for shape, names in shapes.items():
+            cost = 1 - measured[shape].full.goodput / bare if bare else float("nan")
+            for name in names or ([] if shape == () else ["(every link proxied)"]):
+                print(f"hop cost {profile} {name}: {cost:.0%} of the capacity without proxies")
+        sys.stdout.flush()
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -287,6 +328,13 @@ def main(argv: list[str] | None = None) -> int:
         "--harness", action="store_true", help="start each profile with the harness's local backend"
     )
     parser.add_argument("--profiles", default="hardened,naive")
+    parser.add_argument(
+        "--experiments",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="per experiment: C with only the links its faults need proxied (hop cost)",
+    )
     parser.add_argument(
         "--no-direct", action="store_true", help="harness mode: skip the twin without Toxiproxy"
     )
@@ -299,8 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     env = os.environ.get("REFSYS_BENCH_TARGETS")
     if env:
         targets += [t for t in env.split(",") if t.strip()]
-    if not targets and not args.harness:
-        parser.error("give --target PROFILE=URL (or REFSYS_BENCH_TARGETS), or --harness")
+    if not targets and not args.harness and not args.experiments:
+        parser.error(
+            "give --target PROFILE=URL (or REFSYS_BENCH_TARGETS), --harness or --experiments"
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(LUA)
         script = Path(f.name)
@@ -316,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.harness:
             print("\nall:")
             report(results + harness_mode(args, script))
+        if args.experiments:
+            shapes_mode(args, script)
     finally:
         script.unlink(missing_ok=True)
     return 0

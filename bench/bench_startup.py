@@ -4,7 +4,7 @@ Prints, for ``--runs`` runs (default 7) of the hardened reference topology (2 ng
 gateways, 2 app workers, PostgreSQL, Redis, Toxiproxy with every link):
 the first run with an empty template cache (initdb included), then the median, min and
 max of "ready" (from the call to every probe green) and of teardown with a warm
-template, and the per-component readiness of the median run. Targets (issue 2):
+template, and the per-component readiness of the median run. Targets:
 ready <= 1.0 s median, teardown <= 0.3 s.
 
     ./dev bench bench_startup [--runs 7] [--profile hardened]

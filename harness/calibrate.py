@@ -1,25 +1,27 @@
 """Calibration: the capacity C of a running system, found by a short open-loop search and cached.
 
-C is the highest open-loop rate at which the show-code p99 (from intended send time)
-stays within its SLO and errors stay low. Rates in workloads are multiples of C
-(`harness.workload.x`), so "2.0 C" means the same thing on any machine.
+C is the highest open-loop rate of the system's calibration mix at which its SLO
+operation's p99 (from intended send time) stays within the SLO and errors stay low
+(`harness.sut.Slo`, declared in the topology's `capacity:`). Rates in workloads are
+multiples of C (`harness.workload.x`), so "2.0 C" means the same thing on any machine.
 
     from harness.calibrate import calibrate
-    cap = calibrate(system)                          # a running System, or gateway URLs:
-    cap = calibrate(urls, profile_key="reference naive")
+    cap = calibrate(system, sut)                     # a running System and its SystemUnderTest
     schedule = workload.schedule(capacity=cap.rps)
 
-The search sends short open-loop steps (`Search.step_seconds` each, normal-day mix,
-no retries): it doubles the rate from `start_rps` until a step breaks the SLO or the
-error bound, then bisects between the last passing and first failing rate until they
-are within `precision` of each other. Between steps it pauses `settle` seconds so a
-backlog does not leak into the next step. Every step is kept in `Capacity.steps`.
+The search sends short open-loop steps (`CapacitySearch.step_seconds` each, no retries):
+it doubles the rate from `start_rps` until a step breaks the SLO or the error bound, then
+bisects between the last passing and first failing rate until they are within
+`precision` of each other. Between steps it pauses `settle` seconds so a backlog does
+not leak into the next step. Every step is kept in `Capacity.steps`.
 
 Results are cached in `~/.cache/harness/calibration.json` (`$XDG_CACHE_HOME` honoured)
-under a key naming the topology and its params (profile, app workers, ...), the host,
-its CPU count, the harness version and the SLO; `calibrate` returns the cached value
-unless `refresh=True`. The generator runs on the same machine as the system and
-shares its CPUs: a step in which the generator fell behind says so in its `reason`.
+under a key naming the system (topology, parameters, backend, the links that run direct,
+operations, SLO), the host, its CPU count, the harness version and the generator's event
+loop; `calibrate` returns the cached value unless `refresh=True`. The generator shares
+the machine's CPUs with the system: the search measures how much CPU other processes
+took meanwhile (`harness.cpu`); a search on a busy machine is done once more, and if the
+machine is still busy it is refused (`CalibrationError`), never cached.
 """
 
 from __future__ import annotations
@@ -39,46 +41,40 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.client import Client, FastClient
+from harness.client import Client
+from harness.cpu import CpuMeter, CpuShare
+from harness.errors import HarnessError
 from harness.history import History, percentiles
 from harness.load import LOOP, LoadConfig, run_generator, run_load
-from harness.workload import (
-    NORMAL_DAY,
-    ClientClass,
-    Constant,
-    Good,
-    Mix,
-    ShowCode,
-    Workload,
-    rps,
-)
+from harness.operations import Mix, Operations
+from harness.sut import Slo, SystemUnderTest
+from harness.workload import ClientClass, Constant, Good, Workload, rps
 
 __all__ = [
     "CalibrationError",
     "Capacity",
-    "Search",
+    "CapacitySearch",
     "Trial",
     "cache_path",
     "cached_capacity",
     "calibrate",
     "calibrate_async",
     "capacity_key",
-    "system_key",
 ]
 
 ClientFactory = Callable[[Sequence[str]], AbstractAsyncContextManager[Client]]
 Bound = Literal["system", "generator", "max_rps", "max_steps"]
 
 
-class CalibrationError(RuntimeError):
-    """The search could not find any rate that meets the SLO."""
+class CalibrationError(HarnessError):
+    """No capacity could be measured: no rate met the SLO, or the machine was too busy."""
 
 
 @dataclass(frozen=True, slots=True)
 class Trial:
     """One step of the search: `rate` req/s offered open-loop for `seconds`.
 
-    `p99` is the show-code p99 from intended send time (what the SLO judges);
+    `p99` is the SLO operation's p99 from intended send time (what the SLO judges);
     `service_p99` is from the actual send, so a gap between them is the generator's.
     """
 
@@ -101,13 +97,13 @@ class Trial:
 
 @dataclass(frozen=True, slots=True)
 class Capacity:
-    """The measured capacity C: `rps` with show-code p99 `p99` seconds at that rate.
+    """The measured capacity C: `rps` with the SLO operation's p99 `p99` seconds there.
 
-    `bound` says what stopped the search: the system, the generator (it could not
-    send on time: the first failing step would have passed measured from the actual
-    send, so C is a lower bound), `max_rps`, or `max_steps` (no step failed before the
-    step budget ran out: C is a lower bound). `load_before` is the machine's 1-minute
-    load average when the search began: C measured on a busy shared machine is lower.
+    `bound` says what stopped the search: the system, the generator (it could not send
+    on time: the first failing step would have passed measured from the actual send, so
+    C is a lower bound), `max_rps`, or `max_steps` (no step failed before the step budget
+    ran out: C is a lower bound). `load_before` is the machine's 1-minute load average
+    when the search began; `others` how many cores other processes used during it.
     """
 
     rps: float
@@ -118,6 +114,8 @@ class Capacity:
     slo_p99: float = 0.3
     bound: Bound = "system"
     load_before: float | None = None
+    others: float | None = None
+    steal: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,6 +131,8 @@ class Capacity:
             slo_p99=float(d.get("slo_p99", 0.3)),
             bound=d.get("bound", "system"),
             load_before=d.get("load_before"),
+            others=d.get("others"),
+            steal=d.get("steal"),
         )
 
 
@@ -152,27 +152,12 @@ def _harness_version() -> str:
         return "0+unknown"
 
 
-def capacity_key(
-    profile_key: str,
-    *,
-    slo_p99: float = 0.3,
-    max_error_rate: float = 0.01,
-    mix: Mix = NORMAL_DAY,
-) -> str:
-    """The cache key: what was measured, on which machine, with which harness and SLO."""
-    shares = "/".join(f"{getattr(mix, op):g}" for op in ("show_code", "scan", "lookup", "ingest"))
+def capacity_key(system: str) -> str:
+    """The cache key: the system (`SystemUnderTest.key`), on which machine, by which harness."""
     return (
-        f"{profile_key} | host={platform.node()} cpus={os.cpu_count()}"
+        f"{system} | host={platform.node()} cpus={os.cpu_count()}"
         f" | harness={_harness_version()} loop={LOOP}"
-        f" | slo_p99={slo_p99:g} errors<={max_error_rate:g} mix={shares}"
     )
-
-
-def system_key(topology: Any, backend: str = "local") -> str:
-    """The part of the cache key naming a topology, its parameters and the backend running
-    it (containers add Docker's networking to every hop, so their C is their own)."""
-    params = json.dumps(dict(topology.params), sort_keys=True, separators=(",", ":"))
-    return f"{topology.name} {params}" + ("" if backend == "local" else f" on {backend}")
 
 
 @contextlib.contextmanager
@@ -219,16 +204,35 @@ def _store(cap: Capacity, path: Path) -> None:
 # --------------------------------------------------------------------------- the search
 
 
-async def _recovered(client: Client, targets: int, slo_p99: float, within: float) -> bool:
-    """Wait until 10 show-codes in a row on every gateway answer ok within SLO/2."""
+class _Probe:
+    """Arrivals of the SLO operation to probe with between steps (drawn once, reused)."""
+
+    def __init__(self, operations: Operations, op: str) -> None:
+        workload = Workload(
+            Constant(rps(1000), 1.0),
+            operations,
+            Mix(((op, 1.0),)),
+            (ClientClass("probe", 1.0, Good(1.0, 0, budget=None, failover=False)),),
+            seed=7,
+            tag=f"probe-{time.time_ns()}",
+            followups=False,
+        )
+        self.arrivals = list(workload.schedule().arrivals())[:200]
+
+
+async def _recovered(
+    client: Client, targets: int, probe: _Probe, slo_p99: float, within: float
+) -> bool:
+    """Wait until 10 SLO operations in a row on every target answer ok within SLO/2."""
     loop = asyncio.get_running_loop()
     end = loop.time() + within
     streak = 0
     n = 0
-    while loop.time() < end:
+    while loop.time() < end and probe.arrivals:
+        a = probe.arrivals[n % len(probe.arrivals)]
         n += 1
         t0 = loop.time()
-        r = await client.invoke(n % targets, "show_code", ShowCode(1 + n % 1000), "probe", 1.0)
+        r = await client.invoke(n % targets, a.op, a.args, a.client_id, 1.0)
         fast = r.outcome == "ok" and loop.time() - t0 <= slo_p99 / 2
         streak = streak + 1 if fast else 0
         if streak >= 10 * targets:
@@ -238,13 +242,14 @@ async def _recovered(client: Client, targets: int, slo_p99: float, within: float
 
 
 @dataclass(frozen=True, slots=True)
-class Search:
+class CapacitySearch:
     """How the search runs: rates in req/s, times in seconds.
 
     `timeout` is the client timeout of each request (default: max(2, 5 x SLO)); the
     first `warmup` seconds of each step are not measured. After a failing step the
-    search waits (at most `recover` seconds) until a few show-code requests in a row
-    come back ok within half the SLO, so one overload does not spill into the next step.
+    search waits (at most `recover` seconds) until a few SLO operations in a row come
+    back ok within half the SLO, so one overload does not spill into the next step.
+    `busy_retries` is how often a search the machine was too busy for is done again.
     """
 
     start_rps: float = 100.0
@@ -258,17 +263,18 @@ class Search:
     timeout: float | None = None
     seed: int = 1
     recover: float = 15.0
+    busy_retries: int = 1
 
     def __post_init__(self) -> None:
         if not (0 < self.precision < 1 and 0 < self.min_rps <= self.start_rps <= self.max_rps):
             raise ValueError(
-                "Search: need 0 < precision < 1 and 0 < min_rps <= start_rps <= max_rps;"
+                "CapacitySearch: need 0 < precision < 1 and 0 < min_rps <= start_rps <= max_rps;"
                 f" got precision={self.precision}, min_rps={self.min_rps},"
                 f" start_rps={self.start_rps}, max_rps={self.max_rps}"
             )
         if self.step_seconds <= 0 or self.max_steps < 1:
             raise ValueError(
-                f"Search: need step_seconds > 0 and max_steps >= 1; got"
+                f"CapacitySearch: need step_seconds > 0 and max_steps >= 1; got"
                 f" step_seconds={self.step_seconds}, max_steps={self.max_steps}"
             )
 
@@ -278,42 +284,43 @@ async def _trial(
     targets: int,
     rate: float,
     *,
+    operations: Operations,
+    slo: Slo,
     seconds: float,
     warmup: float,
-    slo_p99: float,
-    max_error_rate: float,
-    mix: Mix,
     timeout: float,
     tag: str,
     seed: int,
 ) -> Trial:
     workload = Workload(
         Constant(rps(rate), seconds),
-        mix=mix,
-        clients=(ClientClass("calibrate", 1.0, Good(timeout, 0, budget=None, failover=False)),),
+        operations,
+        slo.mix,
+        (ClientClass("calibrate", 1.0, Good(timeout, 0, budget=None, failover=False)),),
         seed=seed,
         tag=tag,
     )
     history = History()
+    slo_p99 = slo.p99_ms / 1000.0
     config = LoadConfig(targets=targets, drain=timeout + 1.0, max_lateness=min(0.5, slo_p99))
-    result = await run_load(workload.schedule().arrivals(), client, history, config)
+    result = await run_load(
+        workload.schedule().arrivals(), client, history, config, writes=operations.writes
+    )
     measured = [op for op in history if op.intended >= warmup]
     errors = sum(1 for op in measured if op.outcome != "ok")
-    shows = percentiles(measured, (99,), where=lambda op: op.op == "show_code")
-    p99 = shows.get(99)
+    judged = [op for op in measured if op.op == slo.op]
+    p99 = percentiles(judged, (99,)).get(99)
     service = percentiles(
-        measured,
-        (99,),
-        where=lambda op: op.op == "show_code",
-        value=lambda op: None if op.sent is None else op.completed - op.sent,
+        judged, (99,), value=lambda op: None if op.sent is None else op.completed - op.sent
     ).get(99)
     never = sum(1 for op in measured if op.sent is None)
     total = max(1, len(measured))
     reasons = []
     if p99 is None or p99 > slo_p99:
-        reasons.append(f"show-code p99 {p99 if p99 is None else round(p99, 4)} s > {slo_p99:g} s")
-    if errors / total > max_error_rate:
-        reasons.append(f"errors {errors}/{total} > {max_error_rate:.1%}")
+        shown = p99 if p99 is None else round(p99, 4)
+        reasons.append(f"{slo.op} p99 {shown} s > {slo_p99:g} s")
+    if errors / total > slo.max_errors:
+        reasons.append(f"errors {errors}/{total} > {slo.max_errors:.1%}")
     if never or result.lateness_p99 > slo_p99 / 4:
         reasons.append(
             f"generator: {never} never sent, sent-intended p99 {result.lateness_p99 * 1e3:.1f} ms"
@@ -328,81 +335,42 @@ async def _trial(
         p99=p99,
         service_p99=service,
         lateness_p99=result.lateness_p99,
-        passed=p99 is not None and p99 <= slo_p99 and errors / total <= max_error_rate,
+        passed=p99 is not None and p99 <= slo_p99 and errors / total <= slo.max_errors,
         reason="; ".join(reasons),
     )
 
 
-async def calibrate_async(
-    system_or_gateway_urls: Any,
-    *,
-    profile_key: str | None = None,
-    slo_p99: float = 0.3,
-    max_error_rate: float = 0.01,
-    mix: Mix = NORMAL_DAY,
-    search: Search = Search(),
-    cache: bool = True,
-    refresh: bool = False,
-    path: Path | None = None,
-    client_factory: ClientFactory | None = None,
-    log: Callable[[str], None] | None = None,
+async def _search(
+    urls: Sequence[str],
+    sut: SystemUnderTest,
+    slo: Slo,
+    key: str,
+    sc: CapacitySearch,
+    factory: ClientFactory,
+    say: Callable[[str], None],
 ) -> Capacity:
-    """Search for the capacity C of a running system (see the module docstring).
-
-    `system_or_gateway_urls` is a running `System` (its topology names the cache key)
-    or a sequence of gateway base URLs (then `profile_key` must say what they serve).
-    """
-    if isinstance(system_or_gateway_urls, str):
-        system_or_gateway_urls = [system_or_gateway_urls]
-    if isinstance(system_or_gateway_urls, Sequence):
-        urls = list(system_or_gateway_urls)
-        if profile_key is None:
-            raise ValueError(
-                "calibrate(urls) needs profile_key=... naming the system and configuration"
-                " behind the URLs (e.g. 'reference naive app_workers=2'), for the cache key"
-            )
-    else:
-        urls = list(system_or_gateway_urls.endpoints.gateways)
-        if profile_key is None:
-            profile_key = system_key(
-                system_or_gateway_urls.topology,
-                getattr(system_or_gateway_urls, "backend_name", "local"),
-            )
-    if not urls:
-        raise ValueError("calibrate needs at least one gateway URL")
-    if not slo_p99 > 0 or not 0 <= max_error_rate < 1:
-        raise ValueError(
-            f"calibrate: need slo_p99 > 0 s and 0 <= max_error_rate < 1;"
-            f" got slo_p99={slo_p99!r}, max_error_rate={max_error_rate!r}"
-        )
-    key = capacity_key(profile_key, slo_p99=slo_p99, max_error_rate=max_error_rate, mix=mix)
-    file = path or cache_path()
-    if cache and not refresh:
-        hit = cached_capacity(key, path=file)
-        if hit is not None:
-            return hit
-
-    say = log or (lambda _msg: None)
-    factory: ClientFactory = client_factory or (lambda u: FastClient(u, keep_values=False))
-    sc = search
+    operations = sut.operations
+    assert operations is not None
+    slo_p99 = slo.p99_ms / 1000.0
     timeout = sc.timeout if sc.timeout is not None else max(2.0, 5 * slo_p99)
     run_tag = f"calibrate-{os.getpid()}-{time.time_ns()}"
-    load_before = os.getloadavg()[0]
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    probe = _Probe(operations, slo.op)
     steps: list[Trial] = []
     lo: Trial | None = None  # highest passing step
     hi: Trial | None = None  # lowest failing step
     rate = sc.start_rps
+    meter = CpuMeter()
     async with factory(urls) as client:
         while len(steps) < sc.max_steps:
             t = await _trial(
                 client,
                 len(urls),
                 rate,
+                operations=operations,
+                slo=slo,
                 seconds=sc.step_seconds,
                 warmup=min(sc.warmup, sc.step_seconds / 2),
-                slo_p99=slo_p99,
-                max_error_rate=max_error_rate,
-                mix=mix,
                 timeout=timeout,
                 tag=f"{run_tag}-{len(steps)}",
                 seed=sc.seed + len(steps),
@@ -430,24 +398,25 @@ async def calibrate_async(
             else:
                 rate = (lo.rate + hi.rate) / 2
             await asyncio.sleep(sc.settle)
-            if not t.passed and not await _recovered(client, len(urls), slo_p99, sc.recover):
+            if not t.passed and not await _recovered(client, len(urls), probe, slo_p99, sc.recover):
                 say(f"calibrate: not recovered {sc.recover:g} s after {t.rate:.0f}/s")
+    share = meter.stop()
     if lo is None:
         raise CalibrationError(
-            f"{profile_key}: no rate down to {steps[-1].rate:g} req/s met show-code p99"
-            f" <= {slo_p99:g} s with errors <= {max_error_rate:.1%}; last step: {steps[-1].reason}"
-            " (hint: is the system up and seeded? try a larger slo_p99 or timeout)"
+            f"{key}: no rate down to {steps[-1].rate:g} req/s met {slo.op} p99"
+            f" <= {slo_p99:g} s with errors <= {slo.max_errors:.1%}; last step: {steps[-1].reason}"
+            " (hint: is the system up and seeded? try a larger p99_ms or timeout)"
         )
     bound: Bound = "system"
     if hi is None:
         bound = "max_rps" if lo.rate >= sc.max_rps else "max_steps"
     elif (
-        hi.errors <= max_error_rate * max(1, hi.sent + hi.never_sent)
+        hi.errors <= slo.max_errors * max(1, hi.sent + hi.never_sent)
         and hi.service_p99 is not None
         and hi.service_p99 <= slo_p99
     ):
         bound = "generator"  # the first failing step failed only by being sent late
-    cap = Capacity(
+    return Capacity(
         rps=lo.rate,
         p99=lo.p99 or 0.0,
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -456,39 +425,70 @@ async def calibrate_async(
         slo_p99=slo_p99,
         bound=bound,
         load_before=load_before,
+        others=share.others,
+        steal=share.steal,
     )
-    if cache:
-        _store(cap, file)
-    return cap
 
 
-def calibrate(
-    system_or_gateway_urls: Any,
+def _share(cap: Capacity) -> CpuShare:
+    return CpuShare(0.0, cap.others, cap.steal, cap.load_before)
+
+
+async def calibrate_async(
+    system: Any,
+    sut: SystemUnderTest,
     *,
-    profile_key: str | None = None,
-    slo_p99: float = 0.3,
-    max_error_rate: float = 0.01,
-    mix: Mix = NORMAL_DAY,
-    search: Search = Search(),
+    backend: str = "local",
+    search: CapacitySearch = CapacitySearch(),
     cache: bool = True,
     refresh: bool = False,
     path: Path | None = None,
     client_factory: ClientFactory | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Capacity:
-    """`calibrate_async` in its own event loop (not from inside a running loop)."""
-    return run_generator(
-        calibrate_async(
-            system_or_gateway_urls,
-            profile_key=profile_key,
-            slo_p99=slo_p99,
-            max_error_rate=max_error_rate,
-            mix=mix,
-            search=search,
-            cache=cache,
-            refresh=refresh,
-            path=path,
-            client_factory=client_factory,
-            log=log,
+    """Search for the capacity C of a running system (see the module docstring).
+
+    `system` is a running `System` or a sequence of its client-facing URLs.
+    """
+    if sut.operations is None or sut.slo is None:
+        raise CalibrationError(
+            f"{sut.path}: no capacity without operations and an SLO (operations:, capacity:)"
         )
+    urls = (
+        [system]
+        if isinstance(system, str)
+        else (list(system) if isinstance(system, Sequence) else list(system.endpoints.gateways))
     )
+    if not urls:
+        raise ValueError("calibrate needs at least one client-facing URL")
+    direct = () if isinstance(system, str | Sequence) else system.endpoints.direct()
+    key = capacity_key(sut.key(backend, direct))
+    file = path or cache_path()
+    if cache and not refresh:
+        hit = cached_capacity(key, path=file)
+        if hit is not None:
+            return hit
+    say = log or (lambda _msg: None)
+    operations = sut.operations
+    factory: ClientFactory = client_factory or (lambda u: sut.client(operations, u))
+    cap = await _search(urls, sut, sut.slo, key, search, factory, say)
+    for _ in range(search.busy_retries):
+        if not _share(cap).busy:
+            break
+        say(f"calibrate: the machine was busy ({_share(cap).describe()}); measuring again")
+        await asyncio.sleep(search.settle)
+        cap = await _search(urls, sut, sut.slo, key, search, factory, say)
+    if _share(cap).busy:
+        raise CalibrationError(
+            f"the machine was too busy to measure C ({_share(cap).describe()} while the"
+            f" search ran; it found {cap.rps:.0f} req/s, not kept): close other work, or give"
+            " C with --capacity"
+        )
+    if cache:
+        _store(cap, file)
+    return cap
+
+
+def calibrate(system: Any, sut: SystemUnderTest, **options: Any) -> Capacity:
+    """`calibrate_async` in its own event loop (not from inside a running loop)."""
+    return run_generator(calibrate_async(system, sut, **options))

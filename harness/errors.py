@@ -31,10 +31,18 @@ class ConfigError(HarnessError):
             hint,
         )
         where = f"{source}: {key}" if key else source
-        message = f"{where}: got {value!r}, expected {expected}"
+        message = f"{where}: got {shorten(value)}, expected {expected}"
         if hint:
             message += f" ({hint})"
         super().__init__(message)
+
+
+def shorten(value: Any, limit: int = 200) -> str:
+    """`repr(value)` cut to about `limit` characters, saying how long it was."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}... ({len(text):,} characters)"
 
 
 class PrerequisiteError(HarnessError):

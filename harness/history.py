@@ -10,34 +10,47 @@ Outcomes follow Jepsen: `ok` (applied), `fail` (definitely not applied) and `inf
 (`cause="retry"`) or a re-opened page (`cause="reopen"`) is a new `Op` whose `parent`
 is the op it follows and whose `root` is the first op of the chain.
 
-`HistoryWriter` streams ops to a `.jsonl` file; `load` reads them back; `latency_histogram`,
-`percentiles`, `counts` and `windows` summarise them for invariants and reports.
+An `Intent` is what one person (or gate, or lab) wanted: the chain of attempts sharing a
+root. `intents` groups a history into them, so a checker can judge either unit: each
+attempt (did every request succeed, how fast) or each intent (did the person get their
+answer, across retries and re-opens, and how long after they first asked).
+`amplification` counts attempts per intent for each client class.
+
+`args` are the values drawn for the operation's templates (a JSON object); `value` holds
+the response fields the operation keeps. `HistoryWriter` streams ops to a `.jsonl` file,
+gzip-compressed when its name ends in `.gz` (a run's `history.jsonl.gz`: about a sixth
+of the size; level 1, so a flush keeps the sender on time); `load` reads either back;
+`quantile` is the one percentile rule every reader uses (nearest rank), and
+`percentiles`, `counts` and `windows` summarise ops for invariants and reports.
 """
 
 from __future__ import annotations
 
+import gzip
+import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import orjson
-from hdrh.histogram import HdrHistogram
-
-from harness.workload import OpArgs, args_from_dict
 
 __all__ = [
     "NEVER_SENT",
+    "Amplification",
     "Cause",
     "History",
     "HistoryWriter",
+    "Intent",
     "Op",
     "Outcome",
+    "amplification",
     "counts",
-    "latency_histogram",
+    "intents",
     "load",
     "percentiles",
+    "quantile",
     "windows",
 ]
 
@@ -56,7 +69,7 @@ class Op:
     client_id: str
     client_class: str
     op: str
-    args: OpArgs
+    args: Mapping[str, Any]
     intended: float
     sent: float | None
     completed: float
@@ -91,7 +104,7 @@ class Op:
             client_id=d["client_id"],
             client_class=d["client_class"],
             op=d["op"],
-            args=args_from_dict(d["op"], d["args"]),
+            args=d["args"],
             intended=d["intended"],
             sent=d["sent"],
             completed=d["completed"],
@@ -134,7 +147,7 @@ class HistoryWriter:
 
     def __init__(self, path: str | Path, *, buffer_ops: int = 1024) -> None:
         self.path = Path(path)
-        self._file: IO[bytes] | None = open(self.path, "wb")  # noqa: SIM115 (closed in close())
+        self._file: IO[bytes] | None = _open(self.path, "wb")
         self._buf: list[bytes] = []
         self._buffer_ops = buffer_ops
         self.count = 0
@@ -165,10 +178,18 @@ class HistoryWriter:
         self.close()
 
 
+def _open(path: Path, mode: str) -> IO[bytes]:
+    """The file, through gzip when its name ends in `.gz` (closed by the caller)."""
+    if path.suffix == ".gz":
+        return gzip.open(path, mode, compresslevel=1)  # type: ignore[return-value]  # GzipFile
+    return open(path, mode)
+
+
 def load(path: str | Path) -> list[Op]:
-    """Read a JSON-lines history back; errors name the file and line."""
+    """Read a JSON-lines history back (gzipped when its name ends in `.gz`); errors name
+    the file and line."""
     ops: list[Op] = []
-    with open(path, "rb") as f:
+    with _open(Path(path), "rb") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -179,21 +200,113 @@ def load(path: str | Path) -> list[Op]:
     return ops
 
 
+# --------------------------------------------------------------------------- intents
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """One user intent: a chain of attempts (first try, retries, re-opens) with one root.
+
+    `root` is the first attempt (the earliest op present, should the history lack the
+    root itself); `answered` is when the first successful attempt completed (None: the
+    client gave up, or the run ended first); `ended` is when the last attempt completed.
+    """
+
+    root: Op
+    attempts: int
+    ok: bool
+    answered: float | None
+    ended: float
+    retries: int = 0
+    reopens: int = 0
+    never_sent: int = 0
+
+    @property
+    def intended(self) -> float:
+        """When the person first asked (run seconds)."""
+        return self.root.intended
+
+    @property
+    def latency(self) -> float:
+        """Seconds from the first ask to the answer, or, never answered, to the end of the
+        last attempt (when the client gave up): what the person waited."""
+        end = self.answered if self.answered is not None else self.ended
+        return max(0.0, end - self.root.intended)
+
+
+def intents(ops: Iterable[Op]) -> list[Intent]:
+    """Group attempts into intents by their root, in the order of the roots' ids."""
+    first: dict[int, Op] = {}
+    stats: dict[int, list[Any]] = {}  # attempts, answered, ended, retries, reopens, never_sent
+    for o in ops:
+        r = o.root if o.root is not None else o.id
+        if r not in first or o.id < first[r].id:
+            first[r] = o
+        s = stats.get(r)
+        if s is None:
+            s = stats[r] = [0, None, o.completed, 0, 0, 0]
+        s[0] += 1
+        if o.outcome == "ok" and (s[1] is None or o.completed < s[1]):
+            s[1] = o.completed
+        s[2] = max(s[2], o.completed)
+        s[3] += o.cause == "retry"
+        s[4] += o.cause == "reopen"
+        s[5] += o.sent is None
+    return [
+        Intent(first[r], s[0], s[1] is not None, s[1], s[2], s[3], s[4], s[5])
+        for r, s in sorted(stats.items())
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Amplification:
+    """One client class's intents and the attempts they took: `ratio` is attempts per
+    intent (1.0: nobody retried), `max_attempts` the longest chain, `answered` the intents
+    that got a successful answer."""
+
+    client_class: str
+    intents: int
+    attempts: int
+    answered: int
+    retries: int
+    reopens: int
+    never_sent: int
+    max_attempts: int
+
+    @property
+    def ratio(self) -> float:
+        return self.attempts / self.intents if self.intents else 0.0
+
+
+def amplification(ops: Iterable[Op]) -> list[Amplification]:
+    """Attempts per intent for each client class (sorted by class name)."""
+    by_class: dict[str, list[Intent]] = {}
+    for i in intents(ops):
+        by_class.setdefault(i.root.client_class, []).append(i)
+    return [
+        Amplification(
+            client_class=name,
+            intents=len(group),
+            attempts=sum(i.attempts for i in group),
+            answered=sum(i.ok for i in group),
+            retries=sum(i.retries for i in group),
+            reopens=sum(i.reopens for i in group),
+            never_sent=sum(i.never_sent for i in group),
+            max_attempts=max(i.attempts for i in group),
+        )
+        for name, group in sorted(by_class.items())
+    ]
+
+
 # --------------------------------------------------------------------------- summaries
 
 Selector = Callable[[Op], bool]
 
 
-def latency_histogram(
-    ops: Iterable[Op], where: Selector | None = None, *, max_seconds: float = 3600.0
-) -> HdrHistogram:
-    """Latencies (from intended time) of sent ops, in microseconds, 3 significant digits."""
-    h = HdrHistogram(1, int(max_seconds * 1e6), 3)
-    for op in ops:
-        if op.sent is None or (where is not None and not where(op)):
-            continue
-        h.record_value(max(1, round((op.completed - op.intended) * 1e6)))
-    return h
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """The nearest-rank `q`-th percentile (0 < q <= 100) of ascending, non-empty values."""
+    rank = max(1, math.ceil(q / 100 * len(sorted_values) - 1e-9))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 def percentiles(
@@ -203,23 +316,13 @@ def percentiles(
     *,
     value: Callable[[Op], float | None] | None = None,
 ) -> dict[float, float]:
-    """Percentiles in seconds of `value` (default: latency) over the selected ops.
-
-    Returns an empty dict when nothing was selected.
-    """
-    if value is None:
-        h = latency_histogram(ops, where)
-    else:
-        h = HdrHistogram(1, 3_600_000_000, 3)
-        for op in ops:
-            if where is not None and not where(op):
-                continue
-            v = value(op)
-            if v is not None:
-                h.record_value(max(1, round(abs(v) * 1e6)))
-    if h.get_total_count() == 0:
+    """Percentiles (nearest rank) in seconds of `value` (default: latency of sent ops) over
+    the selected ops; an empty dict when nothing was selected."""
+    get = value if value is not None else (lambda op: op.latency)
+    values = sorted(v for op in ops if (where is None or where(op)) and (v := get(op)) is not None)
+    if not values:
         return {}
-    return {q: h.get_value_at_percentile(q) / 1e6 for q in qs}
+    return {q: quantile(values, q) for q in qs}
 
 
 def counts(

@@ -31,19 +31,23 @@ import asyncio
 import contextlib
 import gc
 import random
+import signal
+import threading
 import time
 import zlib
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from harness.client import WRITES, Client, Result
+from harness.client import Client, Result
 from harness.history import NEVER_SENT, Cause, Op
+from harness.signals import STOP_SIGNALS
 from harness.workload import Arrival, Buggy, Good, Impatient, RetryBudget
 
 __all__ = ["LOOP", "HistorySink", "LoadConfig", "LoadResult", "Runner", "run_generator", "run_load"]
 
 
+_uvloop: Any
 try:
     import uvloop as _uvloop
 except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio's loop still works
@@ -56,10 +60,51 @@ _T = TypeVar("_T")
 
 
 def run_generator(coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run ``coro`` to completion on a new event loop of kind `LOOP`."""
+    """Run ``coro`` to completion on a new event loop of kind `LOOP`.
+
+    A stop signal (SIGINT, SIGTERM, SIGHUP) received meanwhile cancels the task through
+    the loop (never by raising inside a callback, where the loop would swallow it), so
+    every ``finally`` below it runs (faults healed, files closed), and then raises
+    KeyboardInterrupt here, once (`harness.signals`), even if code below caught the
+    cancellation and returned; each later signal cancels the task again."""
     factory = _uvloop.new_event_loop if _uvloop is not None else None
+    received: list[int] = []
+
+    async def main() -> _T:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        installed: list[tuple[int, Any]] = []
+        sig: int
+        if threading.current_thread() is threading.main_thread():
+            for sig in STOP_SIGNALS:
+                previous = signal.getsignal(sig)
+                if previous is signal.SIG_IGN:
+                    continue
+
+                def stop(sig: int = sig) -> None:
+                    received.append(sig)
+                    task.cancel()  # again on a later signal: code may have caught the first
+
+                loop.add_signal_handler(sig, stop)
+                installed.append((sig, previous))
+        try:
+            return await coro
+        finally:
+            for sig, previous in installed:
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, previous)
+
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(coro)
+        try:
+            result = runner.run(main())
+        except asyncio.CancelledError:
+            if received:
+                raise KeyboardInterrupt(f"signal {signal.Signals(received[0]).name}") from None
+            raise
+    if received:  # the coroutine caught the cancellation and returned: the stop still holds
+        raise KeyboardInterrupt(f"signal {signal.Signals(received[0]).name}")
+    return result
 
 
 class HistorySink(Protocol):
@@ -159,8 +204,12 @@ class Runner:
         config: LoadConfig = LoadConfig(),
         *,
         clock: Callable[[], float] = time.monotonic,
+        writes: Iterable[str] = (),
+        on_start: Callable[[float], None] | None = None,
     ) -> None:
         self.client, self.history, self.cfg, self._clock = client, history, config, clock
+        self.writes = frozenset(writes)  # operations whose unknown outcome is info
+        self.on_start = on_start  # called with t0 the moment the run's clock starts
         self.t0 = 0.0
         self.deadline = float("inf")
         self._next_id = 0
@@ -249,7 +298,8 @@ class Runner:
         b = a.behaviour
         rng: random.Random | None = None
         target = self._target(a.client_id)
-        attempt, cause, parent, root = 1, "first", None, None
+        attempt, parent, root = 1, None, None
+        cause: Cause = "first"
         intended = a.intended
         budget = None
         if isinstance(b, Good) and b.budget is not None:
@@ -268,12 +318,12 @@ class Runner:
             try:
                 r = await self.client.invoke(target, a.op, a.args, a.client_id, timeout)
             except asyncio.CancelledError:
-                r = Result("info" if a.op in WRITES else "fail", None, "deadline")
+                r = Result("info" if a.op in self.writes else "fail", None, "deadline")
                 self.cancelled += 1
                 self._record(a, intended, sent, self.now(), r, attempt, cause, parent, root, target)
                 raise
             except Exception as e:  # a client bug must not lose the completion
-                r = Result("info" if a.op in WRITES else "fail", None, f"client_error: {e!r}")
+                r = Result("info" if a.op in self.writes else "fail", None, f"client_error: {e!r}")
             completed = self.now()
             op_id = self._record(
                 a, intended, sent, completed, r, attempt, cause, parent, root, target
@@ -358,6 +408,8 @@ class Runner:
         cfg = self.cfg
         wall_start = time.time()
         self.t0 = self._clock()
+        if self.on_start is not None:
+            self.on_start(self.t0)
         self.deadline = cfg.deadline if cfg.deadline is not None else float("inf")
         last = 0.0
         max_late, max_inflight, sleep = cfg.max_lateness, cfg.max_in_flight, asyncio.sleep
@@ -448,6 +500,9 @@ async def run_load(
     client: Client,
     history: HistorySink,
     config: LoadConfig = LoadConfig(),
+    *,
+    writes: Iterable[str] = (),
 ) -> LoadResult:
-    """Send `arrivals` open-loop through `client`, appending every op to `history`."""
-    return await Runner(client, history, config).run(arrivals)
+    """Send `arrivals` open-loop through `client`, appending every op to `history`;
+    `writes` names the operations whose unknown outcome is `info` rather than a fail."""
+    return await Runner(client, history, config, writes=writes).run(arrivals)

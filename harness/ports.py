@@ -67,8 +67,8 @@ class PortAllocator:
                 owner = path.read_text()
             except OSError:
                 return False
-            if owner and is_alive(self.sessions / owner):
-                return False
+            if owner == self.session_id or (owner and is_alive(self.sessions / owner)):
+                return False  # ours already, or a live session's
             with contextlib.suppress(OSError):
                 path.unlink()
             return self._reserve_once(path)

@@ -1,13 +1,27 @@
 """The harness's pytest plugin (registered through the ``pytest11`` entry point).
 
-- Collects ``experiments/*.yaml`` (any YAML file with ``invariants:`` and ``workload:``
-  under a directory named ``experiments``, or any such file given on the command line)
-  as test items, one per profile: ``experiments/db-loss.yaml::hardened``. An item
-  passes when the run's verdicts match the experiment's expectation for that profile;
-  a failure reads like a report (invariants, figures, fault timeline, journal, replay).
-- Options ``--backend``, ``--profile naive|hardened|both``, ``--seed N|last`` (printed
-  in the header; ``last`` replays the previous session's) and ``--runs-dir``; the
-  ``chaos``, ``integration`` and ``containers`` markers.
+- Collects experiment files as test items, one per profile:
+  ``experiments/db-loss.yaml::hardened``. A YAML file is an experiment when its top level
+  has both ``workload:`` and ``invariants:``; any other YAML file is ignored, and an
+  experiment file that does not load is a collection error naming file, key and value.
+  An item passes when the run met its file's expectation for that profile; an
+  inconclusive run (the run could not judge) fails with that reason, never passes.
+- Options, each with an ini equivalent: ``--harness-backend local|containers``
+  (``harness_backend``), ``--harness-profile NAME|all`` (``harness_profile``),
+  ``--harness-seed N|last`` (``harness_seed``; default: the file's ``seed:``, else random,
+  printed in the header), ``--harness-runs-dir`` (``harness_runs_dir``),
+  ``--harness-capacity C`` (``harness_capacity``: C in requests/s instead of
+  calibrating), ``--harness-proxy-all`` (``harness_proxy_all``: every link through
+  Toxiproxy even where a file says ``system.proxy: faults``), ini ``harness_reuse = true``
+  (one system per profile reset between experiments instead of a fresh one each;
+  `harness.run.reuse`; ``--harness-no-reuse`` turns it off again). Markers:
+  ``integration``, ``chaos``, ``containers``.
+- While an experiment item (or a test using ``start_system``, ``run_experiment`` or
+  ``fault_example``) runs, SIGTERM and SIGHUP tear the system down as Ctrl-C does; other
+  tests of the session keep pytest's own handling.
+- A failing item's first line (what ``-ra`` shows) names the invariant that decided it
+  and its figure; its text gives every verdict, C and how it was measured, the report,
+  the journal and the replay commands.
 - Fixtures for experiments written in Python::
 
     def test_gateway_answers(start_system):
@@ -23,74 +37,223 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.backends import Backend, System, get_backend
-from harness.signals import terminate_as_interrupt
+from harness.backends import BACKENDS, Backend, System, get_backend
 from harness.topology import Topology
 
 _SEED_KEY = "harness/seed"
+_MARKERS = (
+    "integration: starts real components (PostgreSQL, Redis, nginx, Toxiproxy)",
+    "chaos: injects faults into a running system",
+    "containers: needs a Docker engine",
+)
+_EXPERIMENT = re.compile(r"^(workload|invariants)\s*:", re.M)
+_PROFILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_CHAOS_FIXTURES = frozenset({"start_system", "run_experiment", "fault_example"})
+_OPTIONS = {
+    "backend": ("local", f"backend that starts systems: {'|'.join(BACKENDS)}"),
+    "profile": ("all", "the profile(s) experiments run on: a profile name, or all"),
+    "seed": ("", "seed of workloads and data, or 'last' (default: the file's, else random)"),
+    "runs_dir": ("runs", "where run journals and reports go"),
+    "capacity": ("", "C in requests/s instead of calibrating"),
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "chaos harness")
-    group.addoption("--backend", default="local", help="backend that starts systems: local")
-    group.addoption(
-        "--profile",
-        default="both",
-        choices=("naive", "hardened", "both"),
-        help="reference-system profile(s) experiments run against",
+    for name, (default, help_) in _OPTIONS.items():
+        flag = "--harness-" + name.replace("_", "-")
+        group.addoption(
+            flag, dest=f"harness_{name}", default=None, help=f"{help_} [{default or '-'}]"
+        )
+        parser.addini(f"harness_{name}", help_, default=default)
+    help_ = "a fresh system for every experiment (the default unless ini harness_reuse = true)"
+    group.addoption("--harness-no-reuse", dest="harness_no_reuse", action="store_true", help=help_)
+    parser.addini(
+        "harness_reuse", "reuse one system per profile between experiments", "bool", False
     )
-    group.addoption("--seed", default=None, help="seed for workloads and data; 'last' replays")
-    group.addoption("--runs-dir", default="runs", help="where run journals and reports go")
+    help_ = "every link through Toxiproxy, whatever the files say (their default: every link)"
+    group.addoption(
+        "--harness-proxy-all", dest="harness_proxy_all", action="store_true", help=help_
+    )
+    parser.addini("harness_proxy_all", help_, type="bool", default=False)
+
+
+def option(config: pytest.Config, name: str) -> str:
+    """An option's value: the command line's, else the ini file's, else its default."""
+    value = config.getoption(f"harness_{name}")
+    if value is None:
+        value = config.getini(f"harness_{name}")
+    return str(value)
+
+
+def proxy_all(config: pytest.Config) -> bool:
+    """Whether every link goes through Toxiproxy (``--harness-proxy-all``, or the ini's)."""
+    return bool(config.getoption("harness_proxy_all") or config.getini("harness_proxy_all"))
+
+
+def reuse(config: pytest.Config) -> bool:
+    """Whether experiment items share one system per profile (not ``--harness-no-reuse``)."""
+    return not config.getoption("harness_no_reuse") and bool(config.getini("harness_reuse"))
+
+
+_POOL = pytest.StashKey[Any]()
+
+
+def _pool(config: pytest.Config) -> Any:
+    """The session's pool of kept systems (created on first use)."""
+    if _POOL not in config.stash:
+        from harness.run.reuse import SystemPool
+
+        config.stash[_POOL] = SystemPool()
+    return config.stash[_POOL]
+
+
+def _close_pool(config: pytest.Config) -> None:
+    pool = config.stash.get(_POOL, None)
+    if pool is not None:
+        pool.close()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _close_pool(config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # a SIGTERM (CI's timeout, a supervisor) tears systems down as Ctrl-C does
-    terminate_as_interrupt()
-    for line in (
-        "integration: starts real components (PostgreSQL, Redis, nginx, Toxiproxy)",
-        "chaos: injects faults into a running system",
-        "containers: needs a Docker engine",
-    ):
+    for line in _MARKERS:
         config.addinivalue_line("markers", line)
-    raw = config.getoption("--seed")
+    backend = option(config, "backend")
+    if backend not in BACKENDS:
+        raise pytest.UsageError(
+            f"--harness-backend: got {backend!r}, expected one of {list(BACKENDS)}"
+        )
+    profile = option(config, "profile")
+    if not _PROFILE.match(profile):
+        raise pytest.UsageError(
+            f"--harness-profile: got {profile!r}, expected 'all' or a profile name"
+            " (letters, digits, _ . -)"
+        )
+    capacity = option(config, "capacity")
+    if capacity:
+        try:
+            if float(capacity) <= 0:
+                raise ValueError
+        except ValueError:
+            raise pytest.UsageError(
+                f"--harness-capacity: got {capacity!r}, expected requests/s > 0"
+            ) from None
+    raw = option(config, "seed")
     cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
+    seed: int | None
     if raw == "last":
         seed = cache.get(_SEED_KEY, None) if cache else None
         if seed is None:
-            raise pytest.UsageError("--seed last: no previous seed recorded in .pytest_cache")
-    elif raw is None:
-        seed = random.SystemRandom().randrange(1, 2**31)
+            raise pytest.UsageError(
+                "--harness-seed last: no previous seed recorded in .pytest_cache"
+            )
+    elif not raw:
+        seed = None
     else:
         try:
             seed = int(raw)
         except ValueError:
-            raise pytest.UsageError(f"--seed: got {raw!r}, expected an integer or 'last'") from None
-    config.harness_seed = seed  # type: ignore[attr-defined]
+            raise pytest.UsageError(
+                f"--harness-seed: got {raw!r}, expected an integer or 'last'"
+            ) from None
+    session_seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
+    config.stash[_SEED] = session_seed
+    config.stash[_FIXED] = seed is not None
     if cache is not None:
-        cache.set(_SEED_KEY, seed)
+        cache.set(_SEED_KEY, session_seed)
+
+
+_SEED = pytest.StashKey[int]()
+_FIXED = pytest.StashKey[bool]()
+_SUMMARY = pytest.StashKey[Path]()
+
+
+def session_seed(config: pytest.Config) -> int:
+    return config.stash[_SEED]
+
+
+def seed_for(config: pytest.Config, file_seed: int | None) -> int:
+    """The seed of one experiment: --harness-seed if given, else the file's, else the session's."""
+    if config.stash[_FIXED] or file_seed is None:
+        return config.stash[_SEED]
+    return file_seed
+
+
+_PROFILES = pytest.StashKey[set[str]]()
+
+
+def _starts_systems(item: pytest.Item) -> bool:
+    if isinstance(item, ExperimentItem):
+        return True
+    return bool(_CHAOS_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """While an item that starts systems runs (set-up, call, teardown), SIGTERM and SIGHUP
+    (CI's timeout, a supervisor, ``kill``) end it as Ctrl-C does, so its systems are torn
+    down; every other item keeps the handlers it had."""
+    if not _starts_systems(item):
+        return (yield)
+    from harness.signals import interrupting
+
+    try:
+        with interrupting():
+            return (yield)
+    finally:
+        # kept systems live only while experiment items follow one another
+        if type(nextitem) is not ExperimentItem:
+            _close_pool(item.config)
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """A --harness-profile that no collected experiment runs on is a usage error, not an
+    empty run that passes."""
+    wanted = option(config, "profile")
+    seen = config.stash.get(_PROFILES, set())
+    if wanted != "all" and seen and wanted not in seen:
+        raise pytest.UsageError(
+            f"--harness-profile: got {wanted!r}, expected 'all' or a profile the collected"
+            f" experiments run on: {sorted(seen)}"
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    seed = config.harness_seed  # type: ignore[attr-defined]
-    return f"harness: backend={config.getoption('--backend')} seed={seed} (replay: --seed {seed})"
+    seed = config.stash[_SEED]
+    given = "given" if config.stash[_FIXED] else "random; files with seed: use theirs"
+    return (
+        f"harness: backend={option(config, 'backend')} profile={option(config, 'profile')}"
+        f" seed={seed} ({given}; replay: --harness-seed {seed})"
+    )
+
+
+def _backend_arg(config: pytest.Config) -> str | None:
+    backend = option(config, "backend")
+    return None if backend == "local" else backend
 
 
 @pytest.fixture(scope="session")
 def harness_seed(request: pytest.FixtureRequest) -> int:
     """The session's seed (printed in the header)."""
-    return request.config.harness_seed  # type: ignore[attr-defined]
+    return session_seed(request.config)
 
 
 @pytest.fixture(scope="session")
 def harness_backend(request: pytest.FixtureRequest) -> Backend:
-    """The backend chosen with ``--backend``."""
-    return get_backend(request.config.getoption("--backend"))
+    """The backend chosen with ``--harness-backend``."""
+    return get_backend(option(request.config, "backend"))
 
 
 @pytest.fixture
@@ -107,20 +270,21 @@ def start_system(harness_backend: Backend, harness_seed: int) -> Iterator[Callab
 
 
 @pytest.fixture
-def run_experiment(request: pytest.FixtureRequest, harness_seed: int) -> Callable[..., Any]:
+def run_experiment(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Run an experiment file (or a loaded Experiment) on a profile; returns the RunResult."""
     from harness.experiment import Experiment, load_experiment
     from harness.run import RunOptions, run
 
     config = request.config
 
-    def go(experiment: str | Path | Experiment, profile: str = "hardened", **options: Any) -> Any:
+    def go(experiment: str | Path | Experiment, profile: str, **options: Any) -> Any:
         exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
         opts = RunOptions(
             profile=profile,
-            seed=options.pop("seed", harness_seed),
-            backend=options.pop("backend", config.getoption("--backend")),
-            runs_dir=Path(options.pop("runs_dir", config.getoption("--runs-dir"))),
+            seed=options.pop("seed", seed_for(config, exp.seed)),
+            backend=options.pop("backend", _backend_arg(config)),
+            runs_dir=Path(options.pop("runs_dir", option(config, "runs_dir"))),
+            proxy_all=options.pop("proxy_all", proxy_all(config)),
             **options,
         )
         return run(exp, opts)
@@ -129,27 +293,22 @@ def run_experiment(request: pytest.FixtureRequest, harness_seed: int) -> Callabl
 
 
 @pytest.fixture
-def fault_example(
-    request: pytest.FixtureRequest, harness_seed: int
-) -> Iterator[Callable[..., Any]]:
+def fault_example(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """Run an experiment with a given fault schedule (from ``fault_schedules``) on one
     system per experiment and profile, reset between calls; torn down after the test::
 
         @given(schedule=fault_schedules(space, topology=...))
         def test_x(fault_example, schedule):
-            assert fault_example("experiments/x.yaml", schedule).valid
+            assert fault_example("experiments/x.yaml", schedule, "hardened").valid
     """
     from harness.experiment import Experiment, load_experiment
-    from harness.search import ExampleRunner
+    from harness.search.engine import ExampleRunner
 
     config = request.config
-    backend = config.getoption("--backend")
     runners: dict[tuple[str, str], Any] = {}
     with contextlib.ExitStack() as stack:
 
-        def go(
-            experiment: str | Path | Experiment, schedule: Any, profile: str = "hardened"
-        ) -> Any:
+        def go(experiment: str | Path | Experiment, schedule: Any, profile: str) -> Any:
             exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
             key = (str(exp.path), profile)
             if key not in runners:
@@ -157,9 +316,9 @@ def fault_example(
                     ExampleRunner(
                         exp,
                         profile,
-                        seed=harness_seed,
-                        runs_dir=Path(config.getoption("--runs-dir")),
-                        backend=None if backend == "local" else backend,
+                        seed=seed_for(config, exp.seed),
+                        runs_dir=Path(option(config, "runs_dir")),
+                        backend=_backend_arg(config),
                     )
                 )
             return runners[key].run(schedule)
@@ -167,28 +326,28 @@ def fault_example(
         yield go
 
 
-# --- the suite's summary (issue 7) ---------------------------------------------------------
+# --- the suite's summary ---------------------------------------------------------------------
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write ``<runs-dir>/summary.md`` for the experiments that ran, and append it to the
     GitHub Actions job summary when ``GITHUB_STEP_SUMMARY`` is set."""
     journals = [
-        Path(value)
+        Path(str(value))
         for item in session.items
         for key, value in item.user_properties
-        if key == "journal"
+        if key == "journal" and Path(str(value)).is_file()
     ]
     if not journals:
         return
     from harness.summary import SUMMARY, append_step_summary, row, suite_markdown
 
-    runs_dir = Path(session.config.getoption("--runs-dir"))
+    runs_dir = Path(option(session.config, "runs_dir"))
     text = suite_markdown([row(j.parent) for j in journals], base=runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     (runs_dir / SUMMARY).write_text(text, encoding="utf-8")
     append_step_summary(text)
-    session.config.harness_summary = runs_dir / SUMMARY  # type: ignore[attr-defined]
+    session.config.stash[_SUMMARY] = runs_dir / SUMMARY
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -196,7 +355,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         for key, value in report.user_properties:
             if key == "rerun_of":
                 terminalreporter.write_line(f"harness: {report.nodeid} was run again: {value}")
-    summary = getattr(terminalreporter.config, "harness_summary", None)
+    summary = terminalreporter.config.stash.get(_SUMMARY, None)
     if summary is not None:
         terminalreporter.write_line(f"harness: suite summary in {summary}")
 
@@ -204,11 +363,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 # --- experiments as test items --------------------------------------------------------------
 
 
+def _is_experiment(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(1 << 20)
+    except OSError:
+        return False
+    found = set(_EXPERIMENT.findall(head))
+    return found == {"workload", "invariants"}
+
+
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    if file_path.suffix not in (".yaml", ".yml"):
-        return None
-    given = any(Path(a.split("::")[0]).resolve() == file_path for a in parent.config.args)
-    if not given and file_path.parent.name != "experiments":
+    if file_path.suffix not in (".yaml", ".yml") or not _is_experiment(file_path):
         return None
     return ExperimentFile.from_parent(parent, path=file_path)
 
@@ -223,15 +389,15 @@ class ExperimentFile(pytest.File):
         try:
             experiment = load_experiment(self.path)
         except ConfigError as exc:
-            yield BrokenExperiment.from_parent(self, name="load", error=exc)
-            return
-        wanted = self.config.getoption("--profile")
+            raise self.CollectError(str(exc)) from None
+        wanted = option(self.config, "profile")
+        self.config.stash.setdefault(_PROFILES, set()).update(experiment.profiles)
         for profile in experiment.profiles:
-            if wanted not in ("both", profile):
+            if wanted not in ("all", profile):
                 continue
             if experiment.expectation(profile).outcome == "skip":
                 continue
-            kind = ExperimentItem if experiment.search is None else SearchItem  # issue 9
+            kind = ExperimentItem if experiment.search is None else SearchItem
             item = kind.from_parent(self, name=profile, experiment=experiment, profile=profile)
             item.add_marker(pytest.mark.chaos)
             item.add_marker(pytest.mark.integration)
@@ -239,7 +405,7 @@ class ExperimentFile(pytest.File):
 
 
 class ExperimentFailed(Exception):
-    """The run's verdicts did not match the experiment's expectation."""
+    """The run did not do what its file expects (not met, or inconclusive)."""
 
     def __init__(self, result: Any) -> None:
         super().__init__(result.why)
@@ -256,18 +422,21 @@ class ExperimentItem(pytest.Item):
     def runtest(self) -> None:
         from harness.run import RunOptions, run
 
-        seed = self.config.harness_seed  # type: ignore[attr-defined]
+        capacity = option(self.config, "capacity")
         options = RunOptions(
             profile=self.profile,
-            seed=seed,
-            backend=None
-            if self.config.getoption("--backend") == "local"
-            else self.config.getoption("--backend"),
-            runs_dir=Path(self.config.getoption("--runs-dir")),
+            seed=seed_for(self.config, self.experiment.seed),
+            backend=_backend_arg(self.config),
+            runs_dir=Path(option(self.config, "runs_dir")),
+            capacity=float(capacity) if capacity else None,
+            proxy_all=proxy_all(self.config),
         )
-        result = run(self.experiment, options)
+        pool = _pool(self.config) if reuse(self.config) else None
+        result = run(self.experiment, options, pool=pool)
+        if result.reused:
+            self.user_properties.append(("reused", True))
         self.user_properties.append(("journal", str(result.journal)))
-        self.user_properties.append(("verdict", "met" if result.met else "not met"))
+        self.user_properties.append(("verdict", result.outcome))
         if result.rerun_of:
             self.user_properties.append(("rerun_of", result.rerun_of))
         if not result.met:
@@ -275,14 +444,12 @@ class ExperimentItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ExperimentFailed):
-            return _report(excinfo.value.result)
-        return super().repr_failure(excinfo, style=style)
+            compression = self.experiment.workload.compression
+            return report_text(excinfo.value.result, compression)
+        return str(super().repr_failure(excinfo, style=style))
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"experiment {self.experiment.name} [{self.profile}]"
-
-
-# --- fault searches (issue 9) ---------------------------------------------------------------
 
 
 class SearchFailed(Exception):
@@ -298,18 +465,23 @@ class SearchItem(ExperimentItem):
     must survive the search; one expected to fail must yield a (shrunk) failing schedule."""
 
     def runtest(self) -> None:
-        from harness.search import search
+        import dataclasses
 
-        backend = self.config.getoption("--backend")
+        from harness.search.engine import search
+
+        experiment = self.experiment
+        if proxy_all(self.config):
+            system = dataclasses.replace(experiment.system, proxy="all")
+            experiment = dataclasses.replace(experiment, system=system)
         result = search(
-            self.experiment,
+            experiment,
             self.profile,
-            seed=self.config.harness_seed,  # type: ignore[attr-defined]
-            runs_dir=Path(self.config.getoption("--runs-dir")),
-            backend=None if backend == "local" else backend,
+            seed=seed_for(self.config, self.experiment.seed),
+            runs_dir=Path(option(self.config, "runs_dir")),
+            backend=_backend_arg(self.config),
         )
         self.user_properties.append(("search", str(result.journal)))
-        self.user_properties.append(("verdict", "met" if result.met else "not met"))
+        self.user_properties.append(("verdict", "met" if result.met else "not_met"))
         print(result.summary())
         if not result.met:
             raise SearchFailed(result)
@@ -324,28 +496,35 @@ class SearchItem(ExperimentItem):
         return self.path, 0, f"fault search {self.experiment.name} [{self.profile}]"
 
 
-class BrokenExperiment(pytest.Item):
-    """An experiment file that does not load: its ConfigError is the failure."""
+def _first_failing(result: Any) -> str:
+    """The first line of a failure (what ``-ra`` shows, cut to the terminal's width): the
+    invariant that decided it and its figure first, then its message."""
+    from harness.summary import headline
 
-    def __init__(self, *, error: Exception, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.error = error
+    if result.inconclusive:
+        return f"INCONCLUSIVE: {result.why}"
+    expected_fail = set()
+    if result.expected.startswith("fail"):
+        expected_fail = set(re.findall(r"'([^']+)'", result.expected))
+    for v in result.verdicts:
+        figure = headline(v, mark=False, named=False)
+        if v.name in expected_fail and v.valid is not False:
+            return f"{v.name} {v.outcome} ({figure}), expected to fail: {v.message}"
+        if v.valid is not True and v.name not in expected_fail:
+            return f"{v.name} {v.outcome} ({figure}): {v.message}"
+    return result.why
 
-    def runtest(self) -> None:
-        raise self.error
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        return str(excinfo.value)
+def report_text(result: Any, compression: float = 1.0) -> str:
+    """A failing run as a pytest item reports it: what failed first, then every verdict."""
+    from harness.summary import capacity_text, clock_text
 
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"experiment file {self.path.name}"
-
-
-def _report(result: Any) -> str:
     lines = [
+        _first_failing(result),
         f"experiment {result.experiment} on {result.profile}: expected {result.expected}",
         f"  {result.why}",
         "",
+        clock_text(compression),
         "invariants:",
     ]
     for v in result.verdicts:
@@ -355,12 +534,13 @@ def _report(result: Any) -> str:
         for f in result.faults:
             end = "never healed" if f.end is None else f"{f.end:.2f}s"
             lines.append(f"  {f.start:6.2f}s - {end}: {f.target} (took effect: {f.took_effect})")
-    if result.capacity:
-        lines.append(f"\ncapacity C = {result.capacity:.0f} req/s")
+    lines += ["", capacity_text(result.capacity)]
+    path = result.replay.split()[2] if len(result.replay.split()) > 2 else ""
     lines += [
+        f"report:  {result.report}",
         f"journal: {result.journal}",
         f"replay:  {result.replay}",
-        f"     or: pytest {result.replay.split()[2]}::{result.profile} --seed {result.seed}",
+        f"     or: pytest {path}::{result.profile} --harness-seed {result.seed}",
     ]
     if result.rerun_of:
         lines.append(f"rerun of {result.rerun_of}")

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.lazyfs.mount import unmount_under
+
 LABEL = "HARNESS_SESSION"
 
 
@@ -55,7 +57,7 @@ class Session:
         base = base or base_dir()
         sid = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(3)}"
         path = base / "sessions" / sid
-        path.mkdir(mode=0o755, parents=True)
+        path.mkdir(mode=0o711, parents=True)  # others may not list it
         fd = os.open(path / "lock", os.O_CREAT | os.O_RDWR, 0o644)
         fcntl.flock(fd, fcntl.LOCK_EX)
         (path / "session.json").write_text(
@@ -69,6 +71,7 @@ class Session:
             fh.write(f"{pgid} {_start_time(pgid)}\n")
 
     def close(self) -> None:
+        unmount_under(self.dir)  # a LazyFS mount left behind would stop the removal
         shutil.rmtree(self.dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
@@ -253,5 +256,6 @@ def reap(base: Path | None = None) -> list[str]:
                 if reservation.read_text() in ids:
                     reservation.unlink()
     for path in dead:
+        unmount_under(path)  # the killed LazyFS processes' stale mounts
         shutil.rmtree(path, ignore_errors=True)
     return sorted(ids)

@@ -54,7 +54,8 @@ class StallReport:
 
 
 class StallWatch:
-    """Watchers on every CPU for the duration of a ``with`` block."""
+    """Watchers on every CPU for the duration of a ``with`` block (entered from the main
+    thread: a watcher dies when the thread that started it ends)."""
 
     def __init__(self, tick: float = TICK, threshold: float = THRESHOLD) -> None:
         self.tick, self.threshold = tick, threshold
@@ -64,7 +65,8 @@ class StallWatch:
 
     def __enter__(self) -> StallWatch:
         cpus = sorted(os.sched_getaffinity(0))
-        args = [str(self.tick), str(self.threshold)]
+        # the watchers die with this process (its main thread), even by SIGKILL
+        args = [str(self.tick), str(self.threshold), str(os.getpid())]
         try:
             for cpu in cpus:
                 self._procs.append(
@@ -74,7 +76,7 @@ class StallWatch:
                         text=True,
                     )
                 )
-            self._ready = [p.stdout.readline().split() for p in self._procs]  # type: ignore[union-attr]
+            self._ready = [p.stdout.readline().split() if p.stdout else [] for p in self._procs]
         except BaseException:
             self._stop()
             raise

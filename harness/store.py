@@ -1,47 +1,23 @@
 """Where runs are kept: ``<runs>/<experiment>/<timestamp>-<profile>/`` with the
-experiment as run, the history (JSON lines), the component logs and ``journal.json``,
-and a ``latest`` link per experiment.
-
-The journal's field names are stable and documented in the README ("Reading a
-report"); anything that crosses into it goes through :func:`jsonable`.
+experiment as run, the history (gzipped JSON lines), the component logs and ``journal.json``
+(`harness.journal`), and a ``latest`` link per experiment. Run directories are private
+to the user who ran them (0700): they hold logs and data of the system under test.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import json
-import math
 import os
 import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-JOURNAL = "journal.json"
-HISTORY = "history.jsonl"
-JOURNAL_VERSION = 1
+from harness import journal
+from harness.journal import RunJournal, SearchJournal
 
+__all__ = ["HISTORY", "RunDir"]
 
-def jsonable(value: Any) -> Any:
-    """Dataclasses, mappings, sequences, paths and enums as plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        items = [jsonable(v) for v in value]
-        return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)
+HISTORY = "history.jsonl.gz"
 
 
 class RunDir:
@@ -50,16 +26,22 @@ class RunDir:
     def __init__(self, root: Path | str, experiment: str, profile: str) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{int(time.time() * 1000) % 1000:03d}"
         self.experiment_dir = Path(root) / experiment
+        self.experiment_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.experiment_dir / f"{stamp}-{profile}"
-        self.path.mkdir(parents=True, exist_ok=False)
+        self.path.mkdir(mode=0o700, exist_ok=False)
+        self.path.chmod(0o700)
 
     @property
     def history(self) -> Path:
         return self.path / HISTORY
 
     @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
     def journal(self) -> Path:
-        return self.path / JOURNAL
+        return self.path / journal.FILE
 
     @property
     def logs(self) -> Path:
@@ -75,13 +57,10 @@ class RunDir:
         for name, text in logs.items():
             (self.logs / f"{name}.log").write_text(text)
 
-    def write_journal(self, journal: Mapping[str, Any]) -> Path:
-        data = {"journal_version": JOURNAL_VERSION, **jsonable(journal)}
-        tmp = self.journal.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
-        tmp.replace(self.journal)
+    def write_journal(self, record: RunJournal | SearchJournal) -> Path:
+        path = journal.write(self.path, record)
         self._link_latest()
-        return self.journal
+        return path
 
     def _link_latest(self) -> None:
         link = self.experiment_dir / "latest"
@@ -90,11 +69,3 @@ class RunDir:
             tmp.unlink()
         tmp.symlink_to(self.path.name)
         tmp.replace(link)
-
-
-def read_journal(run_dir: Path | str) -> dict[str, Any]:
-    """The journal of a run directory (or of ``<experiment>/latest``)."""
-    path = Path(run_dir)
-    if path.is_dir():
-        path = path / JOURNAL
-    return json.loads(path.read_text())

@@ -8,24 +8,26 @@ refused or lost, other 5xx and 4xx).
 
 Rates are per second. Offered load and latency are placed by the op's *intended* send
 time (open loop: what the world asked for, and latency measured from when it asked);
-outcomes by *completion* time (what the system delivered, and when).
+outcomes by *completion* time (what the system delivered, and when). A window only
+partly inside what was measured (the load's end for offered load, the last completion
+for outcomes) is divided by the seconds it covers, and one covered less than half is no
+rate at all (None): the end of a run is not drawn as a drop to zero.
 
-    tl = timeline(history.load("runs/x/latest/history.jsonl"), width=0.5)
+    tl = timeline(history.load("runs/x/latest/history.jsonl.gz"), width=0.5)
     tl.rate("ok", op="show_code")      # ok show-codes per second, one value per window
-    recovery(tl, after=13.0)            # seconds until show-code holds its SLO again
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from harness.history import NEVER_SENT, Op
+from harness.history import NEVER_SENT, Op, quantile
 
-__all__ = ["CLASSES", "Outcome", "Timeline", "classify", "recovery", "timeline"]
+__all__ = ["CLASSES", "Outcome", "Timeline", "classify", "timeline"]
 
 Outcome = Literal["ok", "rejected", "timeout", "error", "never_sent"]
 CLASSES: tuple[Outcome, ...] = ("ok", "rejected", "timeout", "error", "never_sent")
@@ -54,6 +56,7 @@ class Timeline:
     `arrivals[op]` (attempts, ok attempts, new arrivals; by intended time) are per-window counts;
     `p50[op]` / `p99[op]` latency in seconds of the sent attempts intended in that window
     (any outcome: a timeout is a slow answer, not a missing one), None where none were.
+    `duration` is when the load ended (None: unknown), `last` the last completion.
     """
 
     width: float
@@ -65,6 +68,8 @@ class Timeline:
     arrivals: dict[str, tuple[int, ...]]
     p50: dict[str, tuple[float | None, ...]]
     p99: dict[str, tuple[float | None, ...]]
+    duration: float | None = None
+    last: float = 0.0
 
     @property
     def starts(self) -> tuple[float, ...]:
@@ -82,27 +87,40 @@ class Timeline:
         rows = [self.counts.get((n, c), zero) for n in names for c in classes]
         return tuple(sum(col) for col in zip(*rows, strict=True)) if rows else zero
 
-    def rate(self, outcome: str, op: str | None = None) -> tuple[float, ...]:
-        """`count` per second."""
-        return tuple(n / self.width for n in self.count(outcome, op))
+    def covered(self, until: float | None) -> tuple[float, ...]:
+        """Seconds of each window before `until` (None: every window whole)."""
+        if until is None:
+            return (self.width,) * self.windows
+        return tuple(max(0.0, min(self.width, until - i * self.width)) for i in range(self.windows))
 
-    def offered_rate(self, op: str | None = None, *, first_only: bool = False) -> tuple[float, ...]:
-        """Attempts (or, with `first_only`, new arrivals) per second by intended time."""
+    def rate(self, outcome: str, op: str | None = None) -> tuple[float | None, ...]:
+        """`count` per second of the seconds each window covers up to the last completion."""
+        return _per_second(self.count(outcome, op), self.covered(self.last), self.width)
+
+    def offered_rate(
+        self, op: str | None = None, *, first_only: bool = False
+    ) -> tuple[float | None, ...]:
+        """Attempts (or, with `first_only`, new arrivals) per second by intended time, up
+        to the load's end."""
         source = self.arrivals if first_only else self.offered
         names = self.ops if op is None else (op,)
         zero = (0,) * self.windows
         rows = [source.get(n, zero) for n in names]
-        return tuple(sum(col) / self.width for col in zip(*rows, strict=True)) if rows else zero
+        totals = tuple(sum(col) for col in zip(*rows, strict=True)) if rows else zero
+        return _per_second(totals, self.covered(self.duration), self.width)
+
+
+def _per_second(
+    counts: tuple[int, ...], covered: tuple[float, ...], width: float
+) -> tuple[float | None, ...]:
+    return tuple(
+        n / seconds if seconds >= width / 2 else None
+        for n, seconds in zip(counts, covered, strict=True)
+    )
 
 
 def _window(t: float, width: float, windows: int) -> int:
     return min(windows - 1, max(0, int(t // width)))
-
-
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending, non-empty sequence."""
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 def timeline(ops: Iterable[Op], width: float = 0.5, duration: float | None = None) -> Timeline:
@@ -111,8 +129,10 @@ def timeline(ops: Iterable[Op], width: float = 0.5, duration: float | None = Non
         raise ValueError(f"timeline window width must be > 0 seconds, got {width!r}")
     items = list(ops)
     end = duration if duration is not None else 0.0
+    last = 0.0
     for op in items:
         end = max(end, op.completed, op.intended)
+        last = max(last, op.completed)
     windows = max(1, math.ceil(end / width - 1e-9))
     names = tuple(sorted({op.op for op in items}))
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * windows)
@@ -134,8 +154,8 @@ def timeline(ops: Iterable[Op], width: float = 0.5, duration: float | None = Non
     p99: dict[str, tuple[float | None, ...]] = {}
     for name in names:
         per = [sorted(v) for v in latencies[name]]
-        p50[name] = tuple(_percentile(v, 50) if v else None for v in per)
-        p99[name] = tuple(_percentile(v, 99) if v else None for v in per)
+        p50[name] = tuple(quantile(v, 50) if v else None for v in per)
+        p99[name] = tuple(quantile(v, 99) if v else None for v in per)
     return Timeline(
         width=width,
         windows=windows,
@@ -146,37 +166,6 @@ def timeline(ops: Iterable[Op], width: float = 0.5, duration: float | None = Non
         arrivals={k: tuple(v) for k, v in arrivals.items()},
         p50=p50,
         p99=p99,
+        duration=duration,
+        last=max(last, duration or 0.0) if items else (duration or 0.0),
     )
-
-
-def recovery(
-    tl: Timeline,
-    after: float,
-    *,
-    op: str = "show_code",
-    min_availability: float = 0.99,
-    p99: float = 0.3,
-    consecutive: int = 2,
-    min_ops: int = 3,
-) -> float | None:
-    """Seconds from `after` to the start of the first of `consecutive` windows in which `op`
-    holds its SLO; None: it never did. A window is judged on the attempts intended in it
-    (open loop): their availability and their p99 latency."""
-    zero = (0,) * tl.windows
-    ok, total = tl.offered_ok.get(op, zero), tl.offered.get(op, zero)
-    tail = tl.p99.get(op, (None,) * tl.windows)
-    run = 0
-    first = _window(after, tl.width, tl.windows)
-    if after > first * tl.width + 1e-9:  # a window straddling `after` is not judged
-        first += 1
-    for i in range(first, tl.windows):
-        holds = (
-            total[i] >= min_ops
-            and ok[i] / total[i] >= min_availability
-            and tail[i] is not None
-            and tail[i] <= p99  # type: ignore[operator]
-        )
-        run = run + 1 if holds else 0
-        if run == consecutive:
-            return round(max(0.0, (i - consecutive + 1) * tl.width - after), 6)
-    return None

@@ -19,6 +19,10 @@ from typing import Any
 
 from harness.errors import HarnessError
 
+SERVER_FLAGS = ("-proxy-metrics",)
+"""Flags every backend starts Toxiproxy with: per-proxy byte counters at ``GET /metrics``
+(read by `harness.metrics` when a topology asks for them)."""
+
 
 def server_env() -> dict[str, str]:
     """The environment a Toxiproxy server is started with, by every backend.

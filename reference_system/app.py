@@ -2,7 +2,10 @@
 
     REFSYS_OVERRIDES='{"cache": false}' python -m reference_system.app \\
         --host 127.0.0.1 --port 8001 --postgres 127.0.0.1:5432 --redis 127.0.0.1:6379 \\
-        --profile hardened --instance app-1 [--spool-dir DIR]
+        --profile hardened --instance app-1 [--spool-dir DIR] [--token-key-file FILE]
+
+The token signing key is required: ``$REFSYS_TOKEN_KEY`` or ``--token-key-file``, at
+least 32 bytes; without it the app exits with code 2 and a one-line message.
 
 Routes (every error is JSON ``{"error": ...}``; overload rejections are 503 + Retry-After):
 
@@ -12,6 +15,7 @@ Routes (every error is JSON ``{"error": ...}``; overload rejections are 503 + Re
 - ``POST /v1/results``           ``{"results": [...]}`` lab batch; ack once durable *and* visible
 - ``POST /v1/tokens/verify``     ``{"token": ...}`` -> valid / expired / forged
 - ``GET  /healthz``, ``GET /readyz`` liveness; readiness (dependencies reachable)
+- ``GET  /metrics``              Prometheus text (:mod:`reference_system.metrics`)
 
 Nothing connects at start: PostgreSQL and Redis are reached lazily and reconnected after
 failures. Which mechanisms are active is decided by :mod:`reference_system.settings`.
@@ -40,8 +44,9 @@ from reference_system.admission import Admission, Rejected
 from reference_system.breaker import CircuitBreaker
 from reference_system.cache import CodeCache, CodeEntry
 from reference_system.database import Database, Unavailable
+from reference_system.metrics import CONTENT_TYPE, AppMetrics, route_of
 from reference_system.settings import OVERRIDES_ENV, PROFILES, Settings, SettingsError, load
-from reference_system.spool import Replayer, ScanRecord, Spool
+from reference_system.spool import Replayer, ScanConflict, ScanRecord, Spool
 from reference_system.validation import (
     BadInput,
     ScanRequest,
@@ -82,8 +87,9 @@ SQL_SCAN_GET = "SELECT person_id, venue_id, at FROM scans WHERE scan_id = $1"
 SQL_SCAN_REPLAY = (
     "INSERT INTO scans (scan_id, person_id, venue_id, at)"
     " SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::timestamptz[])"
-    " ON CONFLICT (scan_id) DO NOTHING"
+    " ON CONFLICT (scan_id) DO NOTHING RETURNING scan_id"
 )
+SQL_SCANS_GET = "SELECT scan_id, person_id, venue_id, at FROM scans WHERE scan_id = ANY($1::text[])"
 SQL_LOCK_PEOPLE = (
     "SELECT person_id FROM people WHERE person_id = ANY($1::int[]) ORDER BY person_id FOR UPDATE"
 )
@@ -202,12 +208,46 @@ class Service:
         self.spool: Spool | None = None
         self.replayer: Replayer | None = None
         self._replay_task: asyncio.Task[None] | None = None
+        # The spooled path's lookup of a new scan_id in the DB has its own breaker, so a
+        # slow DB opens it (scans are then accepted without the lookup) without refusing
+        # the DB to everything else.
+        self.scan_check_breaker = self._new_breaker()
+        # Spooled scans the DB already held with other contents when they were replayed:
+        # acknowledged, not stored as acknowledged (another worker took the same scan_id
+        # with other contents before either reached the DB; see README).
+        self.replay_conflicts = 0
+        self._last_conflict_log = 0.0
         # People whose committed colour could not be published to Redis (ingest answered
         # 503): republished from the DB in the background, so the read model (whose
         # entries never expire) does not keep an old colour until the lab retries.
         self._unpublished: set[int] = set()
         self._republish_task: asyncio.Task[None] | None = None
         self.republish_every_s = REPUBLISH_EVERY_S
+        self.metrics = AppMetrics(self._metrics_state)
+
+    def _metrics_state(self) -> dict[str, Any]:
+        """What the mechanisms of this profile show now (absent mechanisms: absent keys)."""
+        out: dict[str, Any] = {}
+        if self.admission is not None:
+            out.update(
+                inflight=self.admission.inflight,
+                queued=self.admission.queued,
+                rejected=self.admission.rejected,
+            )
+        if self.replayer is not None:
+            out.update(
+                backlog=self.replayer.backlog_bytes(),
+                replayed=self.replayer.replayed,
+                conflicts=self.replay_conflicts,
+            )
+        breakers = {
+            "database": self.breaker,
+            "scan_check": self.scan_check_breaker,
+            "cache": self.cache.breaker if self.cache is not None else None,
+        }
+        out["breakers"] = {k: b.state for k, b in breakers.items() if b is not None}
+        out["pool"] = self.db.pool_use()
+        return out
 
     def _new_breaker(self) -> CircuitBreaker | None:
         s = self.settings
@@ -242,10 +282,33 @@ class Service:
             [datetime.fromisoformat(r.at) for r in records],
         )
 
-        async def q(conn: asyncpg.Connection) -> None:
-            await conn.execute(SQL_SCAN_REPLAY, *cols)
+        async def q(conn: asyncpg.Connection) -> Any:
+            inserted = {r["scan_id"] for r in await conn.fetch(SQL_SCAN_REPLAY, *cols)}
+            present = [r.scan_id for r in records if r.scan_id not in inserted]
+            return await conn.fetch(SQL_SCANS_GET, present) if present else []
 
-        await self.db.run(q, use_breaker=False, timeout_s=10.0)
+        rows = await self.db.run(q, use_breaker=False, timeout_s=10.0)
+        self._count_replay_conflicts(records, rows)
+
+    def _count_replay_conflicts(self, records: list[ScanRecord], rows: Iterable[Any]) -> None:
+        """Count (and log) spooled scans whose id the DB holds with other contents."""
+        stored = {r["scan_id"]: r for r in rows}
+        conflicts = [
+            r for r in records if r.scan_id in stored and _scan_row_differs(stored[r.scan_id], r)
+        ]
+        if not conflicts:
+            return
+        self.replay_conflicts += len(conflicts)
+        now = time.monotonic()
+        if now - self._last_conflict_log >= 10:
+            self._last_conflict_log = now
+            log.warning(
+                "spool: %d acknowledged scan(s) conflict with what the database holds "
+                "(e.g. scan_id %r); %d so far",
+                len(conflicts),
+                conflicts[0].scan_id,
+                self.replay_conflicts,
+            )
 
     # -- ASGI
 
@@ -280,7 +343,26 @@ class Service:
             if path == "/readyz":
                 status, body = await self.readyz()
                 return await _send(send, status, body)
+            if path == "/metrics":
+                return await _send_raw(send, 200, CONTENT_TYPE, self.metrics.render())
             return await _send(send, 404, {"error": f"no route for {method} {path}"})
+        started = time.monotonic()
+        answered: list[int] = []
+
+        async def counted(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                answered.append(message["status"])
+            await send(message)
+
+        try:
+            await self._api(scope, receive, counted, path, method)
+        finally:
+            if answered:
+                self.metrics.observe(route_of(path), answered[0], time.monotonic() - started)
+
+    async def _api(
+        self, scope: dict[str, Any], receive: Receive, send: Send, path: str, method: str
+    ) -> None:
         deadline = self._deadline(scope)
         if deadline is not None and deadline <= time.monotonic():
             return await _send(
@@ -468,6 +550,7 @@ class Service:
         source: str,
         extra: dict[str, Any] | None = None,
     ) -> Reply:
+        self.metrics.code_source(source)
         if entry is None:
             return 404, {"error": f"unknown person_id {person_id}", "person_id": person_id}
         ttl = self.settings.token_ttl_s
@@ -508,13 +591,61 @@ class Service:
             "status": "recorded",
         }
         if self.spool is not None:
-            record = ScanRecord(req.scan_id, req.person_id, req.venue_id, req.at.isoformat())
-            try:
-                await self.spool.append(record)
-            except OSError as exc:
-                raise Unavailable(f"scan spool write failed: {exc}") from exc
-            return 200, answer
+            return await self._scan_spooled(self.spool, req, answer, deadline)
         return await self._scan_direct(req, answer)
+
+    async def _scan_spooled(
+        self, spool: Spool, req: ScanRequest, answer: dict[str, Any], deadline: float | None
+    ) -> Reply:
+        """Acknowledge a scan once it is in the spool, refusing a conflicting repeat of its
+        ``scan_id`` as the direct path does (409), as far as this worker can know:
+
+        - the id is in the spool's index: identical, 200 (not appended again); other
+          contents, 409; the database is not asked;
+        - else the database is asked (``scan_check``, bounded by ``scan_check_timeout_ms``
+          and its own breaker): a row with other contents, 409; the identical row, 200
+          (nothing to spool); no row, spooled and 200;
+        - the database cannot answer (down, slow, breaker open): spooled and 200, since
+          nothing this worker can see contradicts it.
+        """
+        record = ScanRecord(req.scan_id, req.person_id, req.venue_id, req.at.isoformat())
+        if spool.lookup(req.scan_id) is None:
+            row = await self._stored_scan(req.scan_id, deadline)
+            if row is not None:
+                if _scan_row_differs(row, record):
+                    return _scan_conflict(req.scan_id)
+                return 200, answer
+        try:
+            await spool.append(record)
+        except ScanConflict:
+            return _scan_conflict(req.scan_id)
+        except OSError as exc:
+            raise Unavailable(f"scan spool write failed: {exc}") from exc
+        return 200, answer
+
+    async def _stored_scan(self, scan_id: str, deadline: float | None) -> Any | None:
+        """The scans row for ``scan_id``, or None if there is none or the DB cannot say."""
+        breaker = self.scan_check_breaker
+        if not self.settings.scan_check or (breaker is not None and not breaker.allow()):
+            return None
+
+        async def q(conn: asyncpg.Connection) -> Any:
+            return await conn.fetchrow(SQL_SCAN_GET, scan_id)
+
+        timeout_s = self.settings.scan_check_timeout_ms / 1000
+        try:
+            row = await self.db.run(q, deadline, use_breaker=False, timeout_s=timeout_s)
+        except Unavailable:
+            if breaker is not None:
+                breaker.failure()
+            return None
+        except BaseException:
+            if breaker is not None:
+                breaker.release_probe()
+            raise
+        if breaker is not None:
+            breaker.success()
+        return row
 
     async def _scan_direct(self, req: ScanRequest, answer: dict[str, Any]) -> Reply:
         async def q(conn: asyncpg.Connection) -> Any:
@@ -531,10 +662,7 @@ class Service:
             or existing["venue_id"] != req.venue_id
             or existing["at"] != req.at
         ):
-            return 409, {
-                "error": f"scan_id {req.scan_id!r} was already recorded with different contents",
-                "field": "scan_id",
-            }
+            return _scan_conflict(req.scan_id)
         return 200, answer
 
     # -- results
@@ -703,9 +831,13 @@ class Service:
             body["inflight"] = self.admission.inflight
             body["queued"] = self.admission.queued
             body["rejected"] = self.admission.rejected
+        # no spool: nothing waits to be written, so the backlog is 0 (not absent)
+        body["spool_backlog_bytes"] = (
+            self.replayer.backlog_bytes() if self.replayer is not None else 0
+        )
         if self.replayer is not None:
-            body["spool_backlog_bytes"] = self.replayer.backlog_bytes()
             body["spool_replayed"] = self.replayer.replayed
+            body["spool_conflicts"] = self.replay_conflicts
         return (200 if ready else 503), body
 
 
@@ -727,9 +859,31 @@ def scan_refusal(req: ScanRequest, key: bytes, now: float) -> Reply | None:
     return None
 
 
+def _scan_conflict(scan_id: str) -> Reply:
+    return 409, {
+        "error": f"scan_id {scan_id!r} was already recorded with different contents",
+        "field": "scan_id",
+    }
+
+
+def _scan_row_differs(row: Any, record: ScanRecord) -> bool:
+    """Does a scans row (person_id, venue_id, at) differ from a spooled record?"""
+    return (
+        row["person_id"] != record.person_id
+        or row["venue_id"] != record.venue_id
+        or row["at"] != datetime.fromisoformat(record.at)
+    )
+
+
 def _allow(method: str, expected: str, path: str) -> None:
     if method != expected:
         raise BadInput(f"method {method} not allowed on {path}; use {expected}", status=405)
+
+
+async def _send_raw(send: Send, status: int, content_type: bytes, body: bytes) -> None:
+    headers = [(b"content-type", content_type)]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _send(
@@ -754,8 +908,14 @@ def build(argv: list[str] | None = None) -> tuple[Service, argparse.Namespace]:
     parser.add_argument(
         "--spool-dir", help="scan spool directory (default ./refsys-spool/INSTANCE)"
     )
+    parser.add_argument(
+        "--token-key-file",
+        help=f"file holding the token signing key (default: ${tokens.KEY_ENV}); "
+        f"at least {tokens.MIN_KEY_BYTES} bytes, required one way or the other",
+    )
     args = parser.parse_args(argv)
     settings = load(args.profile, os.environ.get(OVERRIDES_ENV))
+    key = tokens.load_key(args.token_key_file)
     spool_dir = Path(args.spool_dir) if args.spool_dir else Path("refsys-spool") / args.instance
     service = Service(
         settings,
@@ -763,7 +923,7 @@ def build(argv: list[str] | None = None) -> tuple[Service, argparse.Namespace]:
         parse_hostport(args.redis, "--redis"),
         args.instance,
         spool_dir,
-        tokens.default_key(),
+        key,
     )
     return service, args
 

@@ -144,6 +144,14 @@ class Database:
         await pool.release(conn)
         return result
 
+    def pool_use(self) -> tuple[int, int] | None:
+        """(busy, idle) connections of the pool; None before the first use."""
+        pool = self._pool
+        if pool is None:
+            return None
+        idle = pool.get_idle_size()
+        return pool.get_size() - idle, idle
+
     async def identity(self) -> str:
         """Which server this is (system id + start time): changes when the DB is replaced."""
 

@@ -5,11 +5,14 @@
 
 Everything nginx writes (pid, temp files, error log) lives in RUNDIR; ``os.execvp`` keeps
 the pid, so whoever started this process can kill or pause nginx's master directly.
-``GET /nginx-health`` is answered by nginx itself (readiness). ``hardened`` adds per-client
-``limit_req`` keyed by ``X-Client-Id``, short upstream timeouts, ``proxy_next_upstream``,
-keep-alive to the upstreams, passive health checks (``max_fails``/``fail_timeout``) and
-one retry of a worker's non-busy 503 on another worker (``retry_refusal``);
-``naive`` is a stock reverse proxy. Every error nginx itself produces is JSON.
+``GET /nginx-health`` is answered by nginx itself (readiness), ``GET /nginx-status`` is its
+``stub_status`` page (connections and requests, for metrics). ``hardened`` adds per-client
+``limit_req`` keyed by ``X-Client-Id`` (else the client's address), short upstream
+timeouts, ``proxy_next_upstream``, keep-alive to the upstreams, passive health checks
+(``max_fails``/``fail_timeout``) and one retry of a worker's non-busy 503 on another
+worker (``retry_refusal``);
+``naive`` is a stock reverse proxy. Every error nginx itself produces is JSON, including
+the 400 for a request it cannot parse (both profiles).
 """
 
 from __future__ import annotations
@@ -49,6 +52,41 @@ def _error_location(name: str, status: int, message: str, retry_after: bool) -> 
     )
 
 
+# Errors nginx answers before a request has a usable URI (a NUL or a space in the path, a
+# garbage request line, an invalid or oversized header, an unsupported HTTP version or
+# transfer coding). A request that failed to parse cannot be sent to a *named* location
+# (nginx answers its own HTML 500 instead), so these go to exact-match internal URIs.
+# 501 and 505 are the client's fault here (an HTTP version or transfer coding this API
+# does not speak): answered as 400, never as a 5xx.
+PARSE_ERRORS = "/__refsys_error"
+_PARSE_PAGES = (
+    # (codes nginx produces, the status answered, its URI suffix, the message)
+    ("400 494 501 505", 400, "400", "bad request"),
+    ("414", 414, "414", "request line too long"),
+    ("405", 405, "405", "method not allowed"),
+    ("411", 411, "411", "length required"),
+    ("404", 404, "404", "not found"),
+)
+
+
+def _parse_error_pages() -> str:
+    return "".join(
+        f"        error_page {codes} ={status} {PARSE_ERRORS}/{suffix};\n"
+        for codes, status, suffix, _ in _PARSE_PAGES
+    )
+
+
+def _parse_error_locations() -> str:
+    return "".join(
+        f"    location = {PARSE_ERRORS}/{suffix} {{\n"
+        "        internal;\n"
+        "        default_type application/json;\n"
+        f'        return {status} \'{{"error":"{message}"}}\';\n'
+        "    }\n"
+        for _, status, suffix, message in _PARSE_PAGES
+    )
+
+
 def render(settings: Settings, spec: GatewaySpec) -> str:
     """The nginx.conf text for ``spec`` under ``settings``."""
     s = settings
@@ -82,6 +120,10 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
         upstreams += _other_worker_groups(spec.upstreams, group)
     proxy = [
         "proxy_pass http://app;",
+        # The app reads nothing of the client's headers, and its HTTP parser refuses some
+        # that nginx lets through (control bytes in a value) with a plain-text 400: pass
+        # on only what nginx sets itself (Host, the body's length, X-Request-Start).
+        "proxy_pass_request_headers off;",
         'proxy_set_header X-Request-Start "t=$request_start";',
         "proxy_set_header Host $host;",
     ]
@@ -110,13 +152,21 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
         proxy += ["proxy_next_upstream off;"]
     limit_zone = limit = gate_limit = ""
     if s.rate_limit:
-        # Requests without X-Client-Id have an empty key and are not limited. A venue's gate
-        # scans a queue of people, so scans get their own, higher per-device limit: the
-        # phones' limit would turn a busy metro gate away.
+        # Keyed by X-Client-Id; a request without one is keyed by the connection's address
+        # instead, so leaving the header out does not escape the limit. The prefixes keep
+        # the two namespaces apart (a header value cannot pose as someone's address). A
+        # client that sends a new X-Client-Id per request still gets a bucket per request:
+        # the known limit of any header-keyed limiter (see README). A venue's gate scans a
+        # queue of people, so scans get their own, higher per-device limit: the phones'
+        # limit would turn a busy metro gate away.
         limit_zone = (
-            f"    limit_req_zone $http_x_client_id zone=per_client:16m "
+            "    map $http_x_client_id $refsys_client_key {\n"
+            '        "" "addr:$binary_remote_addr";\n'
+            '        default "id:$http_x_client_id";\n'
+            "    }\n"
+            f"    limit_req_zone $refsys_client_key zone=per_client:16m "
             f"rate={s.rate_limit_rps}r/s;\n"
-            f"    limit_req_zone $http_x_client_id zone=per_gate:16m "
+            f"    limit_req_zone $refsys_client_key zone=per_gate:16m "
             f"rate={s.rate_limit_gate_rps}r/s;\n"
             "    limit_req_status 429;\n"
             "    limit_req_log_level info;\n"
@@ -173,7 +223,7 @@ def render(settings: Settings, spec: GatewaySpec) -> str:
         )
         + _error_location("gateway_timeout", 504, "gateway timeout: app worker too slow", retry)
         + _error_location("too_large", 413, "body too large", False)
-        + _error_location("bad_request", 400, "bad request", False)
+        + _parse_error_locations()
     )
     user = "user root root;\n" if spec.run_as_root else ""
     return f"""# generated by reference_system.gateway for {spec.instance} ({s.profile})
@@ -208,11 +258,30 @@ http {{
     server {{
         listen {listen} backlog=4096;
         set $request_start $msec;  # once per request: a retry keeps the client's deadline
-{pages}        error_page 400 = @bad_request;
-
+        # Bodies are small JSON with a Content-Length. A chunked body that fails to parse
+        # would get nginx's own HTML 400 in a location that intercepts upstream errors
+        # (retry_refusal), where a JSON 400 page would also mask the app's own 400s.
+        if ($http_transfer_encoding) {{
+            return 411 '{{"error":"length required: send the body with a Content-Length"}}';
+        }}
+        # nginx passes raw bytes >= 0x80 in the URI on; the app server cannot decode them
+        # and would answer a plain-text 400. Percent-encode them instead.
+        if ($request_uri ~ "[^\x21-\x7e]") {{
+            return 400 '{{"error":"bad request"}}';
+        }}
+        # The API speaks GET, HEAD and POST; nginx would pass any other token on as a
+        # method, which the app server refuses with a plain-text 400.
+        if ($request_method !~ ^(GET|HEAD|POST)$) {{
+            return 405 '{{"error":"method not allowed"}}';
+        }}
+{pages}{_parse_error_pages()}
         location = /nginx-health {{
             default_type application/json;
             return 200 '{{"status":"ok","instance":"{spec.instance}"}}';
+        }}
+
+        location = /nginx-status {{
+            stub_status;
         }}
 
         location / {{

@@ -57,6 +57,8 @@ class Settings:
     # -- scan write path (hypothesis 5)
     spool: bool
     spool_fsync: bool
+    scan_check: bool  # with the spool: a new scan_id is looked up in the DB (409 on conflict)
+    scan_check_timeout_ms: int  # that lookup's bound; past it (or DB down) the scan is accepted
     # -- edge: nginx (hypotheses 3, 4)
     rate_limit: bool
     rate_limit_rps: int
@@ -100,6 +102,7 @@ _COMMON: dict[str, Any] = {
     "max_batch": 1000,
     "max_body_bytes": 1 << 20,
     "token_ttl_s": 600,
+    "scan_check_timeout_ms": 100,
 }
 
 _PROFILE_VALUES: dict[str, dict[str, Any]] = {
@@ -116,6 +119,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "stale_on_error": False,
         "spool": False,
         "spool_fsync": True,
+        "scan_check": False,
         "rate_limit": False,
         "upstream_retry": False,
         "retry_refusal": False,
@@ -140,6 +144,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "stale_on_error": True,
         "spool": True,
         "spool_fsync": True,
+        "scan_check": True,
         "rate_limit": True,
         "upstream_retry": True,
         "retry_refusal": True,
@@ -166,8 +171,13 @@ _MIN_VALUE: dict[str, int] = {
     "db_timeout_ms": 1,
     "db_connect_timeout_ms": 1,
     "redis_timeout_ms": 1,
+    "scan_check_timeout_ms": 1,
     "upstream_connect_timeout_ms": 1,
     "upstream_read_timeout_ms": 1,
+}
+
+_MAX_VALUE: dict[str, int] = {
+    "token_ttl_s": 30 * 86400,  # a code's token is minutes old, never weeks
 }
 
 _FIELD_TYPES: dict[str, type] = {
@@ -226,13 +236,19 @@ def parse_overrides(text: str | None) -> dict[str, bool | int]:
                 raise SettingsError(
                     f"{OVERRIDES_ENV}: {key}={value!r}; expected an integer >= {lowest}"
                 )
+            highest = _MAX_VALUE.get(key)
+            if highest is not None and value > highest:
+                raise SettingsError(
+                    f"{OVERRIDES_ENV}: {key}={value!r}; expected an integer <= {highest}"
+                )
         out[key] = value
     return out
 
 
 def load(profile: str, overrides: str | None = None) -> Settings:
     """The settings for ``profile`` with the JSON ``overrides`` applied."""
-    return dataclasses.replace(profile_defaults(profile), **parse_overrides(overrides))
+    changes: dict[str, Any] = parse_overrides(overrides)
+    return dataclasses.replace(profile_defaults(profile), **changes)
 
 
 def known_keys() -> list[str]:

@@ -1,9 +1,16 @@
 """Spool: an fsync'd local log of acknowledged scans, replayed idempotently into the DB.
 
 The write path appends a scan as one JSON line and returns only after ``fsync``; concurrent
-appends share one write and one fsync (group commit). Segments ``seg-<n>.log`` rotate by
-size; a process never appends to a segment it did not create, so a line torn by a crash is
-always the tail of an older segment and is skipped (it was never acknowledged).
+appends share one write and one fsync (group commit). The spool keeps an index of the most
+recent ``index_size`` scan ids it holds and their contents (rebuilt from the segments on
+start), so a repeat of a spooled ``scan_id`` is answered without the database: identical,
+it is not appended again (it waits for the first copy to be durable); with other contents
+it raises :class:`ScanConflict`. Checking the id and entering it happen in one step of
+the event loop, so two concurrent requests for one id cannot both be appended.
+
+Segments ``seg-<n>.log`` rotate by size; a process never appends to a segment it did not
+create, so a line torn by a crash is always the tail of an older segment and is skipped
+(it was never acknowledged).
 
 :class:`Replayer` reads segments in order and hands batches to a sink (the DB insert,
 ``ON CONFLICT (scan_id) DO NOTHING``); a failed batch is retried, never skipped. Replayed
@@ -18,8 +25,10 @@ import contextlib
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -27,6 +36,7 @@ import orjson
 log = logging.getLogger("reference_system.spool")
 
 SEGMENT_BYTES = 1 << 20
+INDEX_SIZE = 100_000  # recent scan ids kept in memory per worker (~25 MB)
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,39 @@ class ScanRecord:
     def parse(line: bytes) -> ScanRecord:
         scan_id, person_id, venue_id, at = orjson.loads(line)
         return ScanRecord(scan_id, person_id, venue_id, at)
+
+    def same_scan(self, other: ScanRecord) -> bool:
+        """The same scan: same id, person, venue and instant (``at`` in any offset)."""
+        if (self.scan_id, self.person_id, self.venue_id) != (
+            other.scan_id,
+            other.person_id,
+            other.venue_id,
+        ):
+            return False
+        if self.at == other.at:
+            return True
+        try:
+            return datetime.fromisoformat(self.at) == datetime.fromisoformat(other.at)
+        except (TypeError, ValueError):
+            return False
+
+
+class ScanConflict(Exception):
+    """The scan id is already spooled with other contents (``existing``)."""
+
+    def __init__(self, existing: ScanRecord) -> None:
+        super().__init__(f"scan_id {existing.scan_id!r} is spooled with other contents")
+        self.existing = existing
+
+
+class _Known:
+    """An indexed scan; ``durable`` is the pending write's future until it is on disk."""
+
+    __slots__ = ("durable", "record")
+
+    def __init__(self, record: ScanRecord, durable: asyncio.Future[None] | None) -> None:
+        self.record = record
+        self.durable = durable
 
 
 @dataclass(frozen=True)
@@ -75,18 +118,60 @@ class Spool:
         directory: str | os.PathLike[str],
         fsync: bool = True,
         segment_bytes: int = SEGMENT_BYTES,
+        index_size: int = INDEX_SIZE,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         self.segment_bytes = segment_bytes
+        self.index_size = index_size
+        self._index: OrderedDict[str, _Known] = OrderedDict()
         existing = _segments(self.directory)
+        self._load_index(existing)
         self._segment = (existing[-1] + 1) if existing else 1
         self._fd = self._open(self._segment)
         self._size = 0
-        self._pending: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._pending: list[tuple[bytes, asyncio.Future[None], _Known]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.appended = asyncio.Event()
+
+    # -- the index of recent scan ids
+
+    def _load_index(self, segments: list[int]) -> None:
+        """Index the newest ``index_size`` records already on disk (all durable)."""
+        newest_first: list[ScanRecord] = []
+        for number in reversed(segments):
+            try:
+                data = _segment_path(self.directory, number).read_bytes()
+            except FileNotFoundError:
+                continue
+            end = data.rfind(b"\n") + 1  # a torn tail was never acknowledged
+            records: list[ScanRecord] = []
+            for line in data[:end].splitlines():
+                with contextlib.suppress(ValueError, TypeError):
+                    records.append(ScanRecord.parse(line))
+            newest_first.extend(reversed(records))
+            if len(newest_first) >= self.index_size:
+                break
+        for record in reversed(newest_first[: self.index_size]):
+            self._remember(record, None)
+
+    def _remember(self, record: ScanRecord, durable: asyncio.Future[None] | None) -> _Known:
+        known = _Known(record, durable)
+        self._index[record.scan_id] = known
+        self._index.move_to_end(record.scan_id)
+        while len(self._index) > self.index_size:
+            self._index.popitem(last=False)
+        return known
+
+    def lookup(self, scan_id: str) -> ScanRecord | None:
+        """The spooled scan with this id, if it is among the indexed recent ones."""
+        known = self._index.get(scan_id)
+        return None if known is None else known.record
+
+    @property
+    def indexed(self) -> int:
+        return len(self._index)
 
     def _open(self, number: int) -> int:
         fd = os.open(
@@ -104,27 +189,44 @@ class Spool:
     def current_segment(self) -> int:
         return self._segment
 
-    async def append(self, record: ScanRecord) -> None:
-        """Return once ``record`` is durably on disk (with ``fsync`` on)."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((record.line(), fut))
+    async def append(self, record: ScanRecord) -> bool:
+        """Return once ``record`` is durably on disk (with ``fsync`` on): True if it was
+        appended, False if an identical scan was already spooled (then it returns once
+        that copy is durable). Raises :class:`ScanConflict` if its ``scan_id`` is spooled
+        with other contents, and the write's ``OSError`` if it could not be stored."""
+        known = self._index.get(record.scan_id)
+        if known is not None:
+            if not known.record.same_scan(record):
+                raise ScanConflict(known.record)
+            if known.durable is not None:
+                await asyncio.shield(known.durable)
+            return False
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        entry = self._remember(record, fut)
+        self._pending.append((record.line(), fut, entry))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop())
-        await fut
+            self._flusher = loop.create_task(self._flush_loop())
+        await asyncio.shield(fut)  # a cancelled caller must not cancel a repeat's wait
+        return True
 
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:
             batch, self._pending = self._pending, []
-            data = b"".join(line for line, _ in batch)
+            data = b"".join(line for line, _, _ in batch)
             try:
                 await loop.run_in_executor(None, self._write, data)
             except OSError as exc:
-                for _, fut in batch:
+                for _, fut, entry in batch:
+                    # not stored, so not known: a retry of the same scan must append again
+                    if self._index.get(entry.record.scan_id) is entry:
+                        del self._index[entry.record.scan_id]
                     if not fut.done():
                         fut.set_exception(exc)
                 continue
-            for _, fut in batch:
+            for _, fut, entry in batch:
+                entry.durable = None
                 if not fut.done():
                     fut.set_result(None)
             self.appended.set()

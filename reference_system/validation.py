@@ -6,14 +6,20 @@ the value received and what was expected. Unknown fields are rejected, not ignor
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-MAX_ID = 2**31 - 1
+MAX_ID = 2**31 - 1  # person_id, venue_id: PostgreSQL integer keys, 1..MAX_ID
 MAX_TEXT_ID = 64
+# scan_id, sample_id: client-chosen keys, 1..64 of these ASCII characters (no spaces,
+# quotes, slashes, controls or non-ASCII: they end up in logs, JSON and the spool).
+TEXT_ID_CHARS = "A-Z a-z 0-9 . _ : -"
+_TEXT_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_TEXT_ID}}}")
+_DECIMAL_ID = re.compile(r"[1-9][0-9]{0,9}")  # canonical: no sign, no leading zero
 RESULTS = ("positive", "negative")
 
 
@@ -56,7 +62,7 @@ class LabResult:
 
 def parse_person_id(text: str) -> int:
     """A person id from a URL path segment."""
-    if not text.isascii() or not text.isdigit() or len(text) > 10 or not 1 <= int(text) <= MAX_ID:
+    if not _DECIMAL_ID.fullmatch(text) or int(text) > MAX_ID:
         shown = text if len(text) <= 40 else text[:40] + "..."
         raise BadInput(
             f"person_id: got {shown!r}; expected an integer 1..{MAX_ID}", field="person_id"
@@ -90,20 +96,26 @@ def _fields(obj: dict[str, Any], required: tuple[str, ...], where: str) -> None:
         )
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (error messages stay small)."""
+    text = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _int_id(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise BadInput(
-            f"{name}: got {value!r} ({type(value).__name__}); expected an integer 1..{MAX_ID}",
+            f"{name}: got {_shown(value)} ({type(value).__name__}); "
+            f"expected an integer 1..{MAX_ID}",
             field=name,
         )
     return value
 
 
 def _text_id(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_TEXT_ID or not value.isprintable():
-        shown = value if not isinstance(value, str) or len(value) <= 80 else value[:80] + "..."
+    if not isinstance(value, str) or not _TEXT_ID.fullmatch(value):
         raise BadInput(
-            f"{name}: got {shown!r}; expected a printable string of 1..{MAX_TEXT_ID} characters",
+            f"{name}: got {_shown(value)}; expected 1..{MAX_TEXT_ID} characters of {TEXT_ID_CHARS}",
             field=name,
         )
     return value
@@ -119,7 +131,7 @@ def _timestamp(value: Any, name: str) -> datetime:
             if ts.tzinfo is not None and 2000 <= ts.year <= 2100:
                 return ts
     raise BadInput(
-        f"{name}: got {value!r}; expected an ISO-8601 time with a timezone, "
+        f"{name}: got {_shown(value)}; expected an ISO-8601 time with a timezone, "
         f"e.g. '2022-01-04T09:00:00Z'",
         field=name,
     )
@@ -165,7 +177,7 @@ def parse_results(body: bytes, max_batch: int) -> list[LabResult]:
         result = item["result"]
         if result not in RESULTS:
             raise BadInput(
-                f"{where}.result: got {result!r}; expected one of {', '.join(RESULTS)}",
+                f"{where}.result: got {_shown(result)}; expected one of {', '.join(RESULTS)}",
                 field=f"{where}.result",
             )
         lab = LabResult(

@@ -1,12 +1,13 @@
-"""Backends realise a topology: ``local`` (processes on loopback, the default) and, later,
-``containers``. What a running system can do beyond serving traffic is split into small
-optional abilities, so a fault asks ``isinstance(system, Pausable)`` instead of assuming.
+"""Backends realise a topology: ``local`` (processes on loopback, the default) and
+``containers`` (Docker, through testcontainers). What a running system can do beyond
+serving traffic is split into small optional abilities, so a fault asks
+``isinstance(system, Pausable)`` instead of assuming.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -36,20 +37,23 @@ class ComponentEndpoint:
 
 @dataclass(frozen=True)
 class LinkEndpoint:
-    """One link's proxy: clients of the link connect to ``listen``, it forwards to ``upstream``."""
+    """One link: clients of the link connect to ``listen``, which reaches ``upstream``.
+    A proxied link's ``listen`` is its Toxiproxy proxy; a direct one (no fault can act on
+    it) has ``listen == upstream``, the target itself."""
 
     name: str
     source: str
     target: str
     listen: str
     upstream: str
+    proxied: bool = True
 
 
 @dataclass(frozen=True)
 class Endpoints:
     """Every address of a running system, for clients, faults, checks and the journal."""
 
-    gateways: tuple[str, ...]  # client-facing URLs, through Toxiproxy
+    gateways: tuple[str, ...]  # client-facing URLs (through Toxiproxy when proxied)
     toxiproxy: str
     components: Mapping[str, ComponentEndpoint]
     links: Mapping[str, LinkEndpoint]
@@ -57,24 +61,40 @@ class Endpoints:
     def first(self, probe: str) -> ComponentEndpoint | None:
         return next((c for c in self.components.values() if c.probe == probe), None)
 
+    def direct(self) -> tuple[str, ...]:
+        """The links that run direct, not through Toxiproxy, sorted."""
+        return tuple(sorted(name for name, link in self.links.items() if not link.proxied))
+
+
+BACKENDS = ("local", "containers")
+
 
 @runtime_checkable
 class System(Protocol):
     """A running topology."""
 
-    topology: Topology
-    endpoints: Endpoints
-    toxiproxy: ToxiproxyClient
+    @property
+    def topology(self) -> Topology: ...
+    @property
+    def endpoints(self) -> Endpoints: ...
+    @property
+    def toxiproxy(self) -> ToxiproxyClient: ...
 
-    def seed(self, seed: int) -> None: ...
+    def seed(self, seed: int | None = None, reset: bool = False) -> None:
+        """Run the topology's seed command (with ``reset``: its ``reset:`` command, when it
+        has one) against the running system."""
+        ...
 
 
 class Backend(Protocol):
-    """Starts a topology; leaving the context tears everything down."""
+    """Starts a topology; leaving the context tears everything down. ``proxied`` names
+    the links that go through Toxiproxy (None: every link); the others run direct."""
 
     name: str
 
-    def start(self, topology: Topology, *, seed: int = 1) -> AbstractContextManager[System]: ...
+    def start(
+        self, topology: Topology, *, seed: int = 1, proxied: Collection[str] | None = None
+    ) -> AbstractContextManager[System]: ...
 
 
 @runtime_checkable

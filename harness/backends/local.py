@@ -6,7 +6,8 @@ reaches the harness, not the components), labelled with the run's session id. Th
 harness waits on its own children; it registers as a child subreaper so that
 grandchildren orphaned by a kill (PostgreSQL backends, nginx workers) are reparented
 to it and reaped here instead of lingering under PID 1. Toxiproxy is started by the
-harness itself and holds one proxy per link.
+harness itself and holds one proxy per link it is asked to proxy (every link by default);
+the others run direct.
 
     with LocalBackend().start(load_topology(profile="hardened"), seed=1) as system:
         system.seed(1)
@@ -28,15 +29,20 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness import datadirs, probes
 from harness.backends import ComponentEndpoint, Endpoints, LinkEndpoint
-from harness.backends.startup import start_in_parallel
+from harness.backends.seeding import run_seed
+from harness.backends.startup import StartTimings, start_in_parallel
 from harness.errors import ComponentError, HarnessError, ReadinessTimeout
+from harness.lazyfs.control import LazyFSClient
+from harness.lazyfs.mounts import Mounts
 from harness.ports import PortAllocator
+from harness.privileges import unreachable
 from harness.sessions import LABEL, Session, base_dir, descendants, reap
 from harness.tools import TOXIPROXY, find_binary
 from harness.topology import (
@@ -47,8 +53,9 @@ from harness.topology import (
     component_dir,
     data_dir_of,
     render,
+    render_file,
 )
-from harness.toxiproxy import ProxySpec, ToxiproxyClient, server_env
+from harness.toxiproxy import SERVER_FLAGS, ProxySpec, ToxiproxyClient, server_env
 
 HOST = "127.0.0.1"
 TOXIPROXY_NAME = "toxiproxy"
@@ -57,6 +64,18 @@ TOXIPROXY_NAME = "toxiproxy"
 # for tens of milliseconds cannot keep to its schedule. HARNESS_NICE=0 turns it off.
 NICE = int(os.environ.get("HARNESS_NICE", "5"))
 _PR_SET_CHILD_SUBREAPER = 36
+
+
+def _lower_group_priority(pid: int) -> None:
+    """Give the session led by `pid` the nice value `NICE` as a scheduling group. With the
+    kernel's autogroup on (the default of desktop and many server kernels), every session
+    is scheduled as one group against the others and a process's own nice value ranks it
+    only inside its group: without this a component in a session of its own would get as
+    much CPU as the generator, whatever its nice value."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/autogroup", "w") as f:
+        f.write(str(NICE))
+
+
 _LIVE: weakref.WeakSet[LocalSystem] = weakref.WeakSet()
 
 
@@ -75,21 +94,12 @@ def _close_all() -> None:
 class _Running:
     """One started process of a component."""
 
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[Any]
     log: Path
 
     @property
     def pgid(self) -> int:
         return self.popen.pid  # start_new_session makes the leader its group's id
-
-
-@dataclass(frozen=True)
-class StartTimings:
-    """How long start-up took, for benchmarks and the journal (seconds)."""
-
-    total: float
-    per_component: dict[str, float] = field(default_factory=dict)
-    template_builds: dict[str, float] = field(default_factory=dict)
 
 
 class LocalBackend:
@@ -105,10 +115,12 @@ class LocalBackend:
         self.templates = templates
 
     @contextlib.contextmanager
-    def start(self, topology: Topology, *, seed: int = 1) -> Iterator[LocalSystem]:
+    def start(
+        self, topology: Topology, *, seed: int = 1, proxied: Collection[str] | None = None
+    ) -> Iterator[LocalSystem]:
         base = self.base or base_dir()
         templates = self.templates or (base_dir() if self.base else base) / "templates"
-        system = LocalSystem(topology, seed, self.ready_timeout, base, templates)
+        system = LocalSystem(topology, seed, self.ready_timeout, base, templates, proxied)
         try:
             system.start()
             yield system
@@ -122,9 +134,16 @@ class LocalSystem:
     backend_name = LocalBackend.name
 
     def __init__(
-        self, topology: Topology, seed: int, ready_timeout: float, base: Path, templates: Path
+        self,
+        topology: Topology,
+        seed: int,
+        ready_timeout: float,
+        base: Path,
+        templates: Path,
+        proxied: Collection[str] | None = None,
     ) -> None:
         self.topology = topology
+        self.proxied = None if proxied is None else frozenset(proxied)
         self.templates = templates
         self.seed_value = seed
         self.ready_timeout = ready_timeout
@@ -135,7 +154,9 @@ class LocalSystem:
         self._closing = threading.Event()
         self._closed = False
         self.session: Session | None = None
+        self._kept_root: set[str] = set()  # components whose user cannot run their program
         self._ports: PortAllocator | None = None
+        self.mounts = Mounts()  # the directories the topology puts on LazyFS
 
     # --- start ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -145,10 +166,15 @@ class LocalSystem:
         reap(self.base)
         self.session = Session.open(self.base)
         self.run_dir = self.session.dir
+        self.mounts = Mounts(self.session)
         self._ports = PortAllocator(self.base, self.session.id, HOST)
         topo = self.topology
         ports = {c.name: self._ports.allocate() for c in topo.components}
-        link_ports = {link.name: self._ports.allocate() for link in topo.links}
+        # a direct link's address is its target's own: no proxy between them
+        link_ports = {
+            link.name: self._ports.allocate() if self._proxied(link.name) else ports[link.target]
+            for link in topo.links
+        }
         tox_port = self._ports.allocate()
         self.ctx = RenderContext(
             topology=topo,
@@ -176,6 +202,7 @@ class LocalSystem:
                     link.target,
                     f"{HOST}:{link_ports[link.name]}",
                     f"{HOST}:{ports[link.target]}",
+                    self._proxied(link.name),
                 )
                 for link in topo.links
             },
@@ -184,10 +211,10 @@ class LocalSystem:
         builds: dict[str, float] = {}
 
         tox_dir = self.run_dir / TOXIPROXY_NAME
-        tox_dir.mkdir()
+        tox_dir.mkdir(mode=0o700)
         self._spawn(
             TOXIPROXY_NAME,
-            [find_binary(TOXIPROXY), "-host", HOST, "-port", str(tox_port)],
+            [find_binary(TOXIPROXY), "-host", HOST, "-port", str(tox_port), *SERVER_FLAGS],
             tox_dir,
             env=server_env(),
             owner=None,
@@ -197,6 +224,8 @@ class LocalSystem:
             built = self._prepare_dirs(comp)
             if built is not None:
                 builds[comp.name] = built
+            directory = component_dir(self.run_dir, comp.name)
+            self.mounts.mount(comp.name, directory, comp.lazyfs, self._owner(comp))
             self._launch(comp)
             self._await_ready(comp.name, comp.probe, ports[comp.name])
 
@@ -205,26 +234,50 @@ class LocalSystem:
             self.toxiproxy.populate(
                 ProxySpec(name, link.listen, link.upstream)
                 for name, link in self.endpoints.links.items()
+                if link.proxied
             )
 
         per_component = start_in_parallel(topo, start_one, start_proxy, self._closing)
         self.timings = StartTimings(time.monotonic() - started, per_component, builds)
 
+    def _proxied(self, link: str) -> bool:
+        return self.proxied is None or link in self.proxied
+
     def _owner(self, comp: Component) -> tuple[int, int] | None:
+        """The uid and gid `comp` runs as: its `user:` when the harness is root and that
+        user can execute its program; otherwise the harness's own (said in its log)."""
         if comp.user is None or os.geteuid() != 0:
             return None
         for user in (comp.user, "nobody"):
             with contextlib.suppress(KeyError):
                 entry = pwd.getpwnam(user)
-                return entry.pw_uid, entry.pw_gid
-        raise HarnessError(f"{comp.name}: neither user {comp.user!r} nor 'nobody' exists")
+                break
+        else:
+            raise HarnessError(f"{comp.name}: neither user {comp.user!r} nor 'nobody' exists")
+        owner = entry.pw_uid, entry.pw_gid
+        program = render(comp.command[0], self.ctx, comp.name)
+        reason = unreachable(program, *owner)
+        if reason is None:
+            return owner
+        if comp.name not in self._kept_root:
+            self._kept_root.add(comp.name)
+            with open(component_dir(self.run_dir, comp.name) / "output.log", "a") as log:
+                log.write(f"# harness: runs as root, user {user!r} cannot run it: {reason}\n")
+        return None
 
     def _prepare_dirs(self, comp: Component) -> float | None:
+        """The component's run directory with its config files (`files:`) rendered into it,
+        and its data directory (from the cached template of `data_dir.init`)."""
         directory = component_dir(self.run_dir, comp.name)
-        directory.mkdir(mode=0o755)
+        directory.mkdir(mode=0o700)  # its own user only (chowned below)
         owner = self._owner(comp)
         if owner:
             os.chown(directory, *owner)
+        for tmpl in comp.files:
+            path = directory / tmpl.name
+            path.write_text(render_file(tmpl, self.ctx, comp.name), encoding="utf-8")
+            if owner:
+                os.chown(path, *owner)
         if comp.data_dir is None:
             return None
         return datadirs.prepare(
@@ -258,7 +311,9 @@ class LocalSystem:
             if self._closing.is_set():
                 raise HarnessError("system is shutting down")
             log = cwd / "output.log"
-            kwargs = {"user": owner[0], "group": owner[1], "extra_groups": []} if owner else {}
+            kwargs: dict[str, Any] = (
+                {"user": owner[0], "group": owner[1], "extra_groups": []} if owner else {}
+            )
             nice = shutil.which("nice") if NICE else None
             if nice:  # nice execs the command: the pid, and every ability, stay the same
                 command = [nice, "-n", str(NICE), *command]
@@ -276,6 +331,8 @@ class LocalSystem:
                     )
                 except OSError as exc:
                     raise ComponentError(name, f"cannot run {command!r}: {exc}") from None
+            if NICE:
+                _lower_group_priority(popen.pid)
             self.procs[name] = _Running(popen, log)
             if self.session:
                 self.session.record_group(popen.pid)
@@ -325,17 +382,7 @@ class LocalSystem:
             return
         ctx = self.ctx if seed is None else RenderContext(**{**self.ctx.__dict__, "seed": seed})
         command = [render(t, ctx, None) for t in template]
-        result = subprocess.run(
-            command,
-            env=self._env("seed", {}),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=300,
-            start_new_session=True,
-        )
-        if result.returncode != 0:
-            tail = (result.stdout + result.stderr).decode(errors="replace").splitlines()[-20:]
-            raise ComponentError("seed", f"{command!r} exited {result.returncode}", "\n".join(tail))
+        run_seed(command, self._env("seed", {}))
 
     def pid(self, name: str) -> int | None:
         running = self.procs.get(name)
@@ -383,6 +430,10 @@ class LocalSystem:
     def data_dir(self, name: str) -> Path:
         return data_dir_of(self.run_dir, name)
 
+    def lazyfs(self, name: str) -> Mapping[str, LazyFSClient]:
+        """The component's directories on LazyFS and their control clients."""
+        return self.mounts.clients(name)
+
     def logs(self, name: str, lines: int = 50) -> str:
         running = self.procs.get(name)
         if running is None or not running.log.exists():
@@ -412,6 +463,7 @@ class LocalSystem:
         trees = [(running, _signal_tree(running, signal.SIGKILL)) for running in procs]
         for running, pids in trees:
             _reap(running, pids, timeout=3.0)
+        self.mounts.close()
         if self._ports:
             self._ports.release()
         if self.session:

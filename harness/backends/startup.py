@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from harness.topology import Component, Topology
 
@@ -68,3 +69,12 @@ def start_in_parallel(
     if errors:
         raise errors[0]
     return per_component
+
+
+@dataclass(frozen=True)
+class StartTimings:
+    """How long start-up took, for benchmarks and the journal (seconds)."""
+
+    total: float
+    per_component: dict[str, float] = field(default_factory=dict)
+    template_builds: dict[str, float] = field(default_factory=dict)

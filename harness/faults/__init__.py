@@ -21,6 +21,8 @@ YAML kind            class                                        evidence
 ``restart``          :class:`Restart`                             new pid, probe answers
 ``db_loss``          :class:`DbLoss`                              killed, data deleted, rows
                                                                   counted before/after recovery
+``lose_unsynced``    :class:`LoseUnsynced` (a power loss)         killed, unsynced bytes on its
+                                                                  LazyFS dirs discarded (count)
 ===================  ===========================================  ==========================
 
 Toxics take ``link`` (``source->target``; either side may be a group: ``app->postgres``),
@@ -54,10 +56,11 @@ from harness.faults.network import (
     Timeout,
     Toxic,
 )
-from harness.faults.parse import KINDS, parse_duration, parse_fault, parse_schedule
+from harness.faults.parse import KINDS, parse_fault, parse_schedule
+from harness.faults.power import LoseUnsynced
 from harness.faults.process import Crash, Kill, Pause, Restart
 from harness.faults.schedule import (
-    FaultRecord,
+    FaultTrace,
     ScheduledFault,
     ScheduleReport,
     ScheduleRun,
@@ -75,11 +78,12 @@ __all__ = [
     "Fault",
     "FaultError",
     "FaultNotEffective",
-    "FaultRecord",
+    "FaultTrace",
     "Kill",
     "Latency",
     "LimitData",
     "LinkDown",
+    "LoseUnsynced",
     "Pause",
     "ResetPeer",
     "Restart",
@@ -90,7 +94,6 @@ __all__ = [
     "SlowClose",
     "Timeout",
     "Toxic",
-    "parse_duration",
     "parse_fault",
     "parse_schedule",
     "resolve_components",

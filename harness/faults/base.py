@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from harness.errors import HarnessError
-from harness.faults.evidence import Check, Evidence, Phase
+from harness.faults.evidence import Action, Check, Evidence
 from harness.topology import CLIENT, Topology
 
 
@@ -91,7 +91,7 @@ def need(system: Any, ability: type, fault: str) -> None:
 
 def act(
     fault: str,
-    phase: Phase,
+    phase: Action,
     action: Callable[[], Any],
     verify: Callable[[Any], list[Check]],
 ) -> Evidence:

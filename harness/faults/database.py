@@ -114,7 +114,8 @@ class DbLoss:
 
         def verify(_: None) -> list[Check]:
             with psycopg.connect(ep.url, autocommit=True, connect_timeout=5) as conn:
-                recovering = conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                recovering = row is not None and row[0]
             checks = [
                 Check(
                     replica,
@@ -200,9 +201,11 @@ def count_rows(url: str) -> dict[str, int]:
                     " AND c.relpersistence = 'p' ORDER BY 1"
                 )
             ]
-            return {
-                t: conn.execute(f'SELECT count(*) FROM public."{t}"').fetchone()[0] for t in tables
-            }
+            counts = {}
+            for t in tables:
+                row = conn.execute(f'SELECT count(*) FROM public."{t}"').fetchone()
+                counts[t] = int(row[0]) if row else 0
+            return counts
     except psycopg.Error:
         return {}
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Phase = Literal["inject", "heal"]
+Action = Literal["inject", "heal"]
 Figure = float | int | str | bool | None
 
 
@@ -44,7 +44,7 @@ class Evidence:
     """What one inject or heal of one fault did, and the checks that prove it."""
 
     fault: str  # the fault's description, e.g. "latency 500±100 ms downstream on app-1->postgres"
-    phase: Phase
+    phase: Action
     started: float  # actuation began (monotonic s)
     actuated: float  # the API call / signal / command returned
     checks: tuple[Check, ...] = ()

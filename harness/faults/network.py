@@ -8,10 +8,10 @@ on fresh connections.
 We drive Toxiproxy with :class:`harness.toxiproxy.ToxiproxyClient`, not the design card's
 ``toxiproxy-python``: that client keeps the server address in class attributes (one
 server per process, but every harness session runs its own), has no request timeouts
-(needed against issue #558 below) and no way to change a proxy's upstream (database
+(needed against the hung API below) and no way to change a proxy's upstream (database
 failover).
 
-Toxiproxy behaviour handled here (TOXIPROXY.md):
+Toxiproxy v2.12.0 behaviour handled here (read from its source and tracker):
 
 - a new toxic reaches connections already open; removing one does too;
 - toxicity is drawn per connection when its toxic chain (re)starts, so with
@@ -22,8 +22,8 @@ Toxiproxy behaviour handled here (TOXIPROXY.md):
   connections survive until used (documented, not hidden);
 - removing a ``timeout`` toxic closes the connections it was holding: heal evidence
   says so (``closed_held_connections``) because clients see errors at heal time;
-- removing toxics under heavy traffic can hang the API (issue #558): removal has a
-  short timeout and retries, then recreates the proxy (same listen and upstream, no
+- removing toxics under heavy traffic can hang the API (Shopify/toxiproxy#558): removal
+  has a short timeout and retries, then recreates the proxy (same listen and upstream, no
   toxics) as a last resort;
 - ``-seed`` has no effect in v2.12.0, so jitter and toxicity draws cannot be replayed:
   evidence records ``replayable: false`` for such faults.
@@ -443,7 +443,8 @@ def link_address(system: Any, link: str) -> tuple[str, str]:
 
 
 def remove_toxic(tox: ToxiproxyClient, proxy: str, name: str, attempts: int = 3) -> None:
-    """Remove a toxic; against a hung API (issue #558) retry, then recreate the proxy."""
+    """Remove a toxic; against a hung API (Shopify/toxiproxy#558) retry, then recreate
+    the proxy."""
     quick = ToxiproxyClient(tox.url, timeout=2.0)
     last: Exception | None = None
     for _ in range(attempts):

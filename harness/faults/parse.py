@@ -6,14 +6,17 @@ Every entry is ``at`` (required), ``for`` (optional) and exactly one fault kind:
     - {at: 2s, for: 4s, down: {link: client->gateway-a}}
     - {at: 18s, kill: {component: gateway-a, signal: SIGKILL}}
     - {at: 10s, db_loss: {component: postgres}}
+    - {at: 10s, lose_unsynced: {component: app-1}}   # power loss: its LazyFS dirs lose
+                                                     # what was not fsync'd, then restart
 
-Durations are ``500ms``, ``5s``, ``1.5s``, ``2m`` or plain numbers of seconds. Errors
+Durations are ``500ms``, ``5s``, ``1.5s``, ``2m``, ``1h`` or plain numbers of seconds;
+numbers are bounded by what the backend accepts (Toxiproxy's 32-bit attributes, at most
+an hour of delay). Errors
 name the file, the key path (``faults[1].latency.ms``), the value and what was expected.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -30,32 +33,21 @@ from harness.faults.network import (
     SlowClose,
     Timeout,
 )
+from harness.faults.power import LoseUnsynced
 from harness.faults.process import Crash, Kill, Pause, Restart, signal_name
 from harness.faults.schedule import ScheduledFault
 from harness.topology import Topology
 from harness.validate import Node
+from harness.values import parse_duration
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
+MAX_INT = 2**31 - 1  # what Toxiproxy's attributes hold
+MAX_MS = 3_600_000  # no toxic time beyond an hour
+_MS_KEYS = frozenset({"ms", "jitter_ms", "delay_ms", "after_ms"})
 _TOXIC_COMMON = {"link", "stream", "toxicity"}
 
 
-def parse_duration(node: Node) -> float:
-    """``500ms`` / ``5s`` / ``2m`` / ``1.5`` (seconds) as seconds, >= 0."""
-    value = node.value
-    if isinstance(value, bool):
-        raise node.fail("a duration like 500ms, 5s, 2m or a number of seconds")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise node.fail("a duration >= 0")
-        return float(value)
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return float(m.group(1)) * _UNITS[m.group(2)]
-    raise node.fail("a duration like 500ms, 5s, 2m or a number of seconds")
-
-
-def _int(node: Node, minimum: int = 0) -> int:
-    return node.int(minimum=minimum)
+def _int(node: Node, minimum: int = 0, maximum: int = MAX_INT) -> int:
+    return node.int(minimum=minimum, maximum=maximum)
 
 
 def _link(node: Node, topology: Topology | None) -> str:
@@ -100,7 +92,7 @@ def _toxic(cls: type, keys: dict[str, tuple[str, Any, int]]) -> Callable[..., An
         args = _toxic_common(node, topology)
         for yaml_key, (attr, default, minimum) in keys.items():
             sub = node.key(yaml_key) if default is _REQUIRED else node.key(yaml_key, default)
-            args[attr] = _int(sub, minimum)
+            args[attr] = _int(sub, minimum, MAX_MS if yaml_key in _MS_KEYS else MAX_INT)
         return cls(**args)
 
     return parse
@@ -160,6 +152,24 @@ def _db_loss(node: Node, topology: Topology | None) -> DbLoss:
     return fault
 
 
+def _lose_unsynced(node: Node, topology: Topology | None) -> LoseUnsynced:
+    if isinstance(node.value, str):  # lose_unsynced: app-1
+        node = Node({"component": node.value}, node.source, node.path)
+    fault = _one_component(LoseUnsynced)(node, topology)
+    if topology is not None:
+        bare = [
+            name
+            for name in resolve_components(topology, fault.component)
+            if not topology.component(name).lazyfs
+        ]
+        if bare:
+            raise node.key("component", fault.component).fail(
+                "a component with a directory on LazyFS (lazyfs: [DIR] in the topology)",
+                f"{bare} keep none under these parameters",
+            )
+    return fault
+
+
 KINDS: dict[str, Callable[[Node, Topology | None], Any]] = {
     "latency": _toxic(Latency, {"ms": ("latency", _REQUIRED, 0), "jitter_ms": ("jitter", 0, 0)}),
     "bandwidth": _toxic(Bandwidth, {"kb_per_s": ("rate", _REQUIRED, 0)}),
@@ -181,8 +191,11 @@ KINDS: dict[str, Callable[[Node, Topology | None], Any]] = {
     "pause": _one_component(Pause),
     "restart": _one_component(Restart),
     "db_loss": _db_loss,
+    "lose_unsynced": _lose_unsynced,
 }
-_DEFAULT_DURATION = {"db_loss": 0.0}  # recovery starts right after the loss
+# recovery starts right after the loss
+_DEFAULT_DURATION = {"db_loss": 0.0, "lose_unsynced": 0.0}
+_ONE_NAME = ("kill", "crash", "pause", "restart", "db_loss", "lose_unsynced")
 
 
 def parse_fault(node: Node, topology: Topology | None = None) -> ScheduledFault:
@@ -198,9 +211,7 @@ def parse_fault(node: Node, topology: Topology | None = None) -> ScheduledFault:
     at = parse_duration(node.key("at"))
     duration = parse_duration(node.key("for")) if node.has("for") else _DEFAULT_DURATION.get(kind)
     sub = node.key(kind)
-    if kind not in ("kill", "crash", "pause", "restart", "db_loss") or not isinstance(
-        sub.value, str
-    ):
+    if kind not in _ONE_NAME or not isinstance(sub.value, str):
         sub.mapping()
     fault = KINDS[kind](sub, topology)
     return ScheduledFault(

@@ -8,6 +8,7 @@ connections or answers again.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
@@ -167,7 +168,7 @@ class Pause:
         def verify(_: None) -> list[Check]:
             checks = []
             for name in names:
-                states = settle(lambda n=name: process_states(system.pid(n)), all_stopped)
+                states = settle(functools.partial(_states_of, system, name), all_stopped)
                 stopped = all_stopped(states)
                 checks.append(
                     Check(
@@ -193,7 +194,7 @@ class Pause:
         def verify(_: None) -> list[Check]:
             checks = []
             for name in names:
-                states = settle(lambda n=name: process_states(system.pid(n)), none_stopped)
+                states = settle(functools.partial(_states_of, system, name), none_stopped)
                 running = none_stopped(states)
                 checks.append(
                     Check(
@@ -263,6 +264,10 @@ def settle(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 2.
         time.sleep(0.0005)
         value = read()
     return value
+
+
+def _states_of(system: Any, name: str) -> dict[int, str]:
+    return process_states(system.pid(name))
 
 
 def process_states(pid: int | None) -> dict[int, str]:

@@ -45,7 +45,7 @@ class ScheduledFault:
 
 
 @dataclass(frozen=True)
-class FaultRecord:
+class FaultTrace:
     """What happened to one scheduled fault: its evidence, with times relative to t0."""
 
     scheduled: ScheduledFault
@@ -62,10 +62,11 @@ class FaultRecord:
         return self.inject is None or (self.heal is not None and self.heal.took_effect)
 
     def start(self, t0: float) -> float | None:
-        """When the fault was in force (observed, else actuated), seconds after t0."""
+        """When the fault was put in force (actuated), seconds after t0; its proof may
+        come later (a probe through an 800 ms link takes 800 ms), see `lateness`."""
         if self.inject is None:
             return None
-        return (self.inject.observed or self.inject.actuated) - t0
+        return self.inject.actuated - t0
 
     def end(self, t0: float) -> float | None:
         """When the heal was actuated, seconds after t0 (None: never healed)."""
@@ -98,7 +99,7 @@ class ScheduleReport:
     """Every scheduled fault's record, in schedule order."""
 
     t0: float
-    records: tuple[FaultRecord, ...]
+    records: tuple[FaultTrace, ...]
 
     def ineffective(self) -> list[Evidence]:
         """Inject and heal evidence that did not take effect."""
@@ -152,7 +153,11 @@ class ScheduleRun:
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
 
-    def start(self) -> None:
+    def start(self, t0: float | None = None) -> None:
+        """Start every fault's thread; `t0` (default: the one given at construction) is the
+        instant the schedule's times count from, the load runner's own start."""
+        if t0 is not None:
+            self.t0 = t0
         for i, slot in enumerate(self.slots):
             thread = threading.Thread(
                 target=self._drive, args=(slot,), name=f"fault-{i}", daemon=True
@@ -220,7 +225,7 @@ class ScheduleRun:
     def report(self) -> ScheduleReport:
         return ScheduleReport(
             self.t0,
-            tuple(FaultRecord(s.scheduled, s.inject, s.heal, s.final) for s in self.slots),
+            tuple(FaultTrace(s.scheduled, s.inject, s.heal, s.final) for s in self.slots),
         )
 
 
@@ -232,11 +237,17 @@ def run_schedule(
     *,
     clock: Callable[[], float] = time.monotonic,
     on_evidence: Callable[[ScheduledFault, Evidence], None] | None = None,
+    deferred: bool = False,
 ) -> Iterator[ScheduleRun]:
-    """Run ``schedule`` against ``system`` on ``clock`` from ``t0``; always heal on exit."""
+    """Run ``schedule`` against ``system`` on ``clock`` from ``t0``; always heal on exit.
+
+    With ``deferred`` the schedule waits for ``run.start(t0)``: the load runner calls it
+    with its own t0 once it is ready to send, so no fault acts before its time.
+    """
     run = ScheduleRun(system, schedule, clock() if t0 is None else t0, clock, on_evidence)
     try:
-        run.start()
+        if not deferred:
+            run.start()
         yield run
     finally:
         run.final_phase()

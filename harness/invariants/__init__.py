@@ -1,11 +1,12 @@
 """Invariants: what a run must prove, read from the history and the final state.
 
-One kind per module, each with `NAME`, a frozen `Spec`, `parse(node, phases)` and a pure
-`check(history, final_state, spec) -> Verdict`. `valid` is True, False or None
+One kind per module, each with `NAME`, a frozen `Spec`, `parse(node, context)` and a
+pure `check(history, final_state, spec) -> Verdict`. `valid` is True, False or None
 (unknown); a crashing checker gives unknown, never a pass; `compose` ranks
-false > unknown > true.
+false > unknown > true. None of them knows a particular system: operations, state
+readers and presets come from the system under test (`harness.sut`), through `Context`.
 
-    invariants = parse_invariants(Node(yaml_list, "exp.yaml", "invariants"), phases)
+    invariants = parse_invariants(Node(yaml_list, "exp.yaml", "invariants"), context)
     verdicts = check_all(invariants, history, FinalState(capacity=800.0, ...))
     overall = compose(verdicts)
 
@@ -15,12 +16,13 @@ false > unknown > true.
 | `latency` | percentiles from the intended send time, per op and phase |
 | `goodput` | ok ops/s during overload as a fraction of C |
 | `recovers` | time from the trigger's end to the SLO holding again; never = metastable |
-| `no_lost_scans` | acknowledged scans stored once after drain; `info` ones found are recovered |
-| `no_false_green` | no show-code sent after an acknowledged red returns green |
+| `acknowledged_writes` | every acknowledged write stored once, as written |
+| `reads_see_writes` | a read after an acknowledged write returns it |
 | `faults_took_effect` | every fault has evidence it acted |
 """
 
-from harness.invariants._values import ALL, During
+from harness.invariants.context import Context
+from harness.invariants.during import ALL, During
 from harness.invariants.final_state import FaultRecord, FinalState, Phase, fault_records
 from harness.invariants.registry import (
     KINDS,
@@ -35,6 +37,7 @@ from harness.invariants.verdict import Figure, Verdict, compose, guarded
 __all__ = [
     "ALL",
     "KINDS",
+    "Context",
     "During",
     "FaultRecord",
     "Figure",

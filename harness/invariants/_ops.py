@@ -1,14 +1,53 @@
-"""Selecting and summarising history ops for checkers: filters, requests, windows."""
+"""Selecting and summarising history ops for checkers: filters, intents, units, windows.
+
+A checker judges one of two units, which its `unit:` key names:
+
+- `attempts`: every op on its own (did each request succeed, how fast was each);
+- `intents`: every chain of attempts with one root (`harness.history.Intent`): did the
+  person get their answer, across retries and re-opens, and how long after they first
+  asked. `requests`, the word availability used first, means the same.
+"""
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from typing import Literal
 
-from harness.history import Op
+from harness.history import Intent, Op, intents
+from harness.validate import Node
 
-__all__ = ["Request", "between", "elapsed", "requests", "select", "spans"]
+__all__ = [
+    "UNITS",
+    "Intent",
+    "Request",
+    "Unit",
+    "between",
+    "elapsed",
+    "intents",
+    "parse_unit",
+    "requests",
+    "select",
+    "spans",
+]
+
+Unit = Literal["intents", "attempts"]
+UNITS: tuple[str, ...] = ("intents", "attempts")
+_SYNONYMS = {"requests": "intents"}
+
+
+def parse_unit(node: Node, default: Unit) -> Unit:
+    """`unit: intents | attempts` (`requests` is read as `intents`); `default` when absent."""
+    if not node.has("unit"):
+        return default
+    un = node.key("unit")
+    value = _SYNONYMS.get(un.value, un.value) if isinstance(un.value, str) else un.value
+    if value not in UNITS:
+        raise un.fail(
+            "one of ['intents', 'attempts']",
+            "intents: each chain of retries and re-opens once; attempts: every request",
+        )
+    return "intents" if value == "intents" else "attempts"
 
 
 def elapsed(op: Op) -> float:
@@ -42,31 +81,13 @@ def select(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """What one user asked for: a chain of attempts (first, retries, re-opens)."""
-
-    root: Op
-    attempts: int
-    ok: bool
+Request = Intent
+"""The older name of an intent."""
 
 
-def requests(ops: Iterable[Op]) -> list[Request]:
-    """Group attempts into requests by their root; a request is ok if any attempt was.
-
-    The request's `root` is its first attempt (the earliest op present, should the
-    history lack the root itself).
-    """
-    first: dict[int, Op] = {}
-    attempts: dict[int, int] = {}
-    ok: dict[int, bool] = {}
-    for o in ops:
-        r = o.root if o.root is not None else o.id
-        if r not in first or o.id < first[r].id:
-            first[r] = o
-        attempts[r] = attempts.get(r, 0) + 1
-        ok[r] = ok.get(r, False) or o.outcome == "ok"
-    return [Request(first[r], attempts[r], ok[r]) for r in sorted(first)]
+def requests(ops: Iterable[Op]) -> list[Intent]:
+    """Group attempts into intents by their root (the older name of `intents`)."""
+    return intents(ops)
 
 
 def spans(start: float, end: float, width: float) -> Iterator[tuple[float, float]]:

@@ -10,11 +10,12 @@ never tested), so it fails; a fault nobody could vouch for is unknown.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from harness.history import Op
-from harness.invariants.final_state import FinalState
+from harness.invariants.context import Context
+from harness.invariants.final_state import FaultRecord, FinalState
 from harness.invariants.verdict import Figure, Verdict
 from harness.validate import Node
 
@@ -27,13 +28,17 @@ class Spec:
     """No parameters."""
 
 
-def parse(node: Node, phases: tuple[str, ...] | None = None) -> Spec:
+def parse(node: Node, ctx: Context) -> Spec:
     node.no_unknown_keys(frozenset())
     return Spec()
 
 
 def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict:
-    faults = final_state.faults
+    return faults_verdict(final_state.faults)
+
+
+def faults_verdict(faults: Sequence[FaultRecord] | None) -> Verdict:
+    """The verdict on a run's fault records (the run checks it whatever the file lists)."""
     if faults is None:
         return Verdict(NAME, None, {}, "the fault layer reported no evidence")
     evidence = tuple(

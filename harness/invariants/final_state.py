@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.invariants._values import During
+from harness.invariants.during import During
+from harness.metrics.store import Metrics
+from harness.state import Reading
 
 __all__ = ["FaultRecord", "FinalState", "Phase", "fault_records"]
 
@@ -108,9 +110,11 @@ class FinalState:
     - `duration`: the schedule's length in run seconds;
     - `phases`: the rate profile's named phases, in run seconds;
     - `faults`: one record per scheduled fault (None: the fault layer reported nothing);
-    - `scans`: scan id -> number of rows found in the database after drain (None: not read);
+    - `data`: what each state reader found after the run settled (`harness.state`);
+    - `settled`: why the system did not settle before the reads (None: it did);
     - `t0`: the run start as wall-clock epoch seconds (for reports only);
-    - `extra`: anything else a backend wants to hand to checkers or reports.
+    - `metrics`: what the system's own metrics showed during the run (`harness.metrics`;
+      None: none were sampled).
     """
 
     capacity: float | None = None
@@ -118,9 +122,10 @@ class FinalState:
     duration: float = 0.0
     phases: tuple[Phase, ...] = ()
     faults: tuple[FaultRecord, ...] | None = ()
-    scans: Mapping[str, int] | None = None
+    data: Mapping[str, Reading] = field(default_factory=dict)
+    settled: str | None = None
     t0: float = 0.0
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    metrics: Metrics | None = None
 
     def scaled(self, experiment_seconds: float) -> float:
         """Experiment seconds -> run seconds."""

@@ -3,11 +3,17 @@
 ```yaml
 - goodput: {min_fraction_of_capacity: 0.8, during: surge}
 - goodput: {min_fraction_of_capacity: 0.8, during: surge, window: 2s, within_ms: 1000}
+- goodput: {min_fraction_of_capacity: 0.5, during: surge, within_ms: 300, unit: intents}
 ```
 
 Counts ok operations (any attempt) completed inside the phase, divided by its length
 and by C. `within_ms` counts only those answered within that latency (from the
 intended time); `window` requires every full window to reach the bound ("throughout").
+With `unit: intents` an intent answered after retries or re-opens counts once, and
+`within_ms` runs from its first ask (a person who got the answer on the third try, 2 s
+after asking, was not served within 300 ms); the default `unit: attempts` times each
+attempt from its own intended time.
+Messages name spans and windows in run seconds.
 """
 
 from __future__ import annotations
@@ -16,23 +22,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.history import Op
-from harness.invariants._ops import between, elapsed, select, spans
-from harness.invariants._values import (
-    ALL,
-    During,
-    parse_duration,
-    parse_during,
-    parse_fraction,
-    parse_ms,
-    parse_names,
-)
+from harness.invariants._ops import Unit, between, elapsed, intents, parse_unit, select, spans
+from harness.invariants.context import Context
+from harness.invariants.during import ALL, During, parse_during, seconds
 from harness.invariants.final_state import FinalState
 from harness.invariants.verdict import Figure, Verdict
 from harness.validate import Node
+from harness.values import parse_duration, parse_fraction, parse_ms, parse_names
 
 NAME = "goodput"
 KEYS = frozenset(
-    {"min_fraction_of_capacity", "during", "op", "client_class", "within_ms", "window"}
+    {"min_fraction_of_capacity", "during", "op", "client_class", "within_ms", "window", "unit"}
 )
 
 
@@ -44,18 +44,20 @@ class Spec:
     client_class: tuple[str, ...] | None = None
     within_ms: float | None = None
     window: float | None = None
+    unit: Unit = "attempts"
 
 
-def parse(node: Node, phases: tuple[str, ...] | None = None) -> Spec:
+def parse(node: Node, ctx: Context) -> Spec:
     node.no_unknown_keys(KEYS)
     m = node.mapping()
     return Spec(
         min_fraction_of_capacity=parse_fraction(node.key("min_fraction_of_capacity")),
-        during=parse_during(node.key("during"), phases) if "during" in m else ALL,
-        op=parse_names(node.key("op")) if "op" in m else None,
+        during=parse_during(node.key("during"), ctx.phases) if "during" in m else ALL,
+        op=parse_names(node.key("op"), ctx.ops) if "op" in m else None,
         client_class=parse_names(node.key("client_class")) if "client_class" in m else None,
         within_ms=parse_ms(node.key("within_ms")) if "within_ms" in m else None,
         window=parse_duration(node.key("window"), positive=True) if "window" in m else None,
+        unit=parse_unit(node, "attempts"),
     )
 
 
@@ -71,11 +73,19 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
     if length <= 0:
         return Verdict(NAME, None, {}, f"{spec.during} has no length")
     chosen = select(ops, op=spec.op, client_class=spec.client_class)
-    good = sorted(
-        o.completed
-        for o in chosen
-        if o.outcome == "ok" and (spec.within_ms is None or elapsed(o) * 1000.0 <= spec.within_ms)
-    )
+    within = spec.within_ms
+    if spec.unit == "intents":
+        good = sorted(
+            i.answered
+            for i in intents(chosen)
+            if i.answered is not None and (within is None or i.latency * 1000.0 <= within)
+        )
+    else:
+        good = sorted(
+            o.completed
+            for o in chosen
+            if o.outcome == "ok" and (within is None or elapsed(o) * 1000.0 <= within)
+        )
     n = sum(start <= t < end for t in good)
     offered = sum(start <= o.intended < end and o.cause == "first" for o in chosen)
     fraction = n / length / capacity
@@ -89,9 +99,10 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
         "ok": n,
         "seconds": length,
     }
+    when = spec.during.text(start, end)
     problems = []
     if fraction < bound:
-        problems.append(f"goodput {fraction:.3f} C during {spec.during}, below {bound} C")
+        problems.append(f"goodput {fraction:.3f} C during {when}, below {bound} C")
     evidence: list[str] = []
     if spec.window is not None:
         width = final_state.scaled(spec.window)
@@ -107,7 +118,7 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
         if worst is not None:
             figures["worst_window_fraction"] = worst
             if worst < bound:
-                problems.append(f"a {spec.window:g}s window fell to {worst:.3f} C")
+                problems.append(f"a {seconds(width)} window fell to {worst:.3f} C")
     if problems:
         return Verdict(NAME, False, figures, "; ".join(problems), tuple(evidence))
-    return Verdict(NAME, True, figures, f"goodput {fraction:.3f} C during {spec.during}")
+    return Verdict(NAME, True, figures, f"goodput {fraction:.3f} C during {when}")

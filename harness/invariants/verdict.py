@@ -18,13 +18,15 @@ Figure = float | int | str
 
 @dataclass(frozen=True)
 class Verdict:
-    """One invariant's conclusion: valid (True/False/None), figures, a message, evidence."""
+    """One invariant's conclusion: valid (True/False/None), figures, a message, evidence,
+    and for a failure the blame (`harness.blame`: what set it off)."""
 
     name: str
     valid: bool | None
     figures: Mapping[str, Figure] = field(default_factory=dict)
     message: str = ""
     evidence: tuple[str, ...] = ()
+    blame: str = ""
 
     @property
     def outcome(self) -> Literal["pass", "fail", "unknown"]:

@@ -228,6 +228,6 @@ class Chromium:
 if __name__ == "__main__":
     report, shot = Path(sys.argv[1]), Path(sys.argv[2])
     with Chromium() as browser:
-        page = browser.open(report, wait_for="document.querySelectorAll('.main-svg').length > 0")
+        page = browser.open(report, wait_for="window.reportReady === true")
         page.screenshot(shot, full_page="--full" in sys.argv)
         print("\n".join(page.errors) or "no console errors", file=sys.stderr)

@@ -40,6 +40,11 @@ class ReferenceStack:
     redis_url: str
     system: LocalSystem
 
+    @property
+    def token_key(self) -> bytes:
+        """The app's token signing key (the topology's ``${secret:token_key}``)."""
+        return self.system.ctx.secrets["token_key"].encode()
+
 
 @pytest.fixture(scope="module", params=["naive", "hardened"])
 def reference_stack(request: pytest.FixtureRequest) -> Iterator[ReferenceStack]:

@@ -105,7 +105,7 @@ def test_hardened_promotes_the_replica_and_keeps_every_acknowledged_row(
     assert heal.figures["recovery"] == "promoted replica"
     assert heal.figures["primary"] == "postgres-replica-1"
     assert heal.figures["lost.acked"] == 0
-    assert heal.actuated - loss.actuated < 30  # RTO well inside the DOMAIN's 30 s
+    assert heal.actuated - loss.actuated < 30  # RTO well inside the 30 s of docs/domain.md
     assert not system.is_running("postgres")
     present = rows(system.endpoints.components["postgres"].url)  # redirected to the new primary
     assert set(writer.acknowledged) <= present, sorted(set(writer.acknowledged) - present)[:10]

@@ -10,44 +10,43 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.client import FastClient, HttpClient
+from harness.client import HttpClient
 from harness.history import History, HistoryWriter, load
 from harness.load import LoadConfig, LoadResult, run_load
-from harness.workload import ClientClass, Constant, Good, Impatient, Mix, Scan, Workload, rps
+from harness.operations import Mix
+from harness.workload import ClientClass, Constant, Good, Impatient, Workload, rps
+from tests.support import reference_operations
 
 pytestmark = pytest.mark.integration
 
 RATE = 40.0  # requests/s: far below the capacity of either profile
 SECONDS = 4.0
-MIX = Mix(show_code=0.55, scan=0.25, lookup=0.10, ingest=0.10)  # every op shows up
+OPS = reference_operations()
+MIX = Mix.of(show_code=0.55, scan=0.25, lookup=0.10, ingest=0.10)  # every op shows up
 POPULATION = (
     ClientClass("good", 0.8, Good(timeout=3.0)),
     ClientClass("impatient", 0.2, Impatient(patience=(3.0, 5.0))),
 )
 
 
-TRANSPORTS = {"aiohttp": HttpClient, "fast": FastClient}
-
-
-def run(
-    urls: list[str], tag: str, history: History | HistoryWriter, client: str = "fast"
-) -> LoadResult:
-    workload = Workload(Constant(rps(RATE), SECONDS), MIX, POPULATION, seed=7, tag=tag)
+def run(urls: list[str], tag: str, history: History | HistoryWriter) -> LoadResult:
+    workload = Workload(Constant(rps(RATE), SECONDS), OPS, MIX, POPULATION, seed=7, tag=tag)
     config = LoadConfig(targets=len(urls), drain=10.0, max_ops=5_000)
 
     async def go() -> LoadResult:
-        async with TRANSPORTS[client](urls) as c:
-            return await run_load(workload.schedule().arrivals(), c, history, config)
+        async with HttpClient(OPS, urls) as c:
+            return await run_load(
+                workload.schedule().arrivals(), c, history, config, writes=OPS.writes
+            )
 
     return asyncio.run(go())
 
 
-@pytest.mark.parametrize("client", sorted(TRANSPORTS))
-def test_history_counts_add_up(reference_stack, tmp_path: Path, client: str) -> None:
+def test_history_counts_add_up(reference_stack, tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
-    tag = f"counts-{reference_stack.profile}-{client}"
+    tag = f"counts-{reference_stack.profile}"
     with HistoryWriter(path) as writer:
-        result = run(reference_stack.gateway_urls, tag, writer, client)
+        result = run(reference_stack.gateway_urls, tag, writer)
     ops = load(path)
 
     # Every invoked op has exactly one completion, and the tallies agree with the history.
@@ -67,7 +66,7 @@ def test_history_counts_add_up(reference_stack, tmp_path: Path, client: str) -> 
     # At a low rate every operation succeeds, each of the four kinds included.
     outcomes = Counter((op.op, op.outcome) for op in ops)
     failed = [op for op in ops if op.outcome != "ok"][:5]
-    assert not failed, f"{reference_stack.profile}, {client}: {outcomes}; e.g. {failed}"
+    assert not failed, f"{reference_stack.profile}: {outcomes}; e.g. {failed}"
     for name in ("show_code", "scan", "lookup", "ingest"):
         assert outcomes[(name, "ok")] > 0, f"no successful {name} in {outcomes}"
     assert all(op.status == 200 for op in ops)
@@ -79,15 +78,9 @@ def test_acknowledged_scans_are_in_postgres(reference_stack) -> None:
     result = run(reference_stack.gateway_urls, tag, history)
     assert result.never_sent == 0
     acked = {
-        op.args.scan_id: op.args
-        for op in history
-        if op.op == "scan" and op.outcome == "ok" and isinstance(op.args, Scan)
+        op.args["scan_id"]: op.args for op in history if op.op == "scan" and op.outcome == "ok"
     }
-    failed = {
-        op.args.scan_id
-        for op in history
-        if op.op == "scan" and op.outcome == "fail" and isinstance(op.args, Scan)
-    }
+    failed = {op.args["scan_id"] for op in history if op.op == "scan" and op.outcome == "fail"}
     assert acked, "no scan was acknowledged"
 
     # The hardened profile acknowledges a scan once it is in its durable spool and
@@ -106,7 +99,7 @@ def test_acknowledged_scans_are_in_postgres(reference_stack) -> None:
             time.sleep(0.2)
     assert not missing, f"{len(missing)} acknowledged scans not in PostgreSQL, e.g. {missing[:5]}"
     for scan_id, args in acked.items():
-        assert stored[scan_id] == (args.person_id, args.venue_id), scan_id
+        assert stored[scan_id] == (args["person"], args["venue"]), scan_id
     # A scan whose every attempt failed was definitely not applied.
     never_acked = failed - set(acked)
     assert not (never_acked & set(stored)), sorted(never_acked & set(stored))[:5]

@@ -74,6 +74,11 @@ def test_start_serves_through_toxiproxy_and_tears_down_without_leaks(tmp_path: P
             assert conn.execute("select 1").fetchone() == (1,)
         groups = groups_of(tmp_path, sid)
         assert len(groups) == 5  # toxiproxy, postgres, redis, 2 web: one group each
+        # other local users may reach a component's directory only by its exact path, and
+        # read nothing in it (PostgreSQL's socket and data, logs, configurations)
+        assert (system.run_dir.stat().st_mode & 0o777) == 0o711
+        for name in ("db", "cache", "web-1", "toxiproxy"):
+            assert ((system.run_dir / name).stat().st_mode & 0o777) == 0o700, name
         postgres = system.pid("db")
         assert len(descendants(postgres)) >= 4  # checkpointer, walwriter, ... (own groups)
         assert len(labelled_processes({sid})) >= 3  # the ones that keep their environment
@@ -287,3 +292,39 @@ def test_two_runs_at_once_do_not_collide(tmp_path: Path) -> None:
         ports_two = {c.port for c in two.endpoints.components.values()}
         assert not ports_one & ports_two
         assert get(one.endpoints.gateways[0] + "/") == get(two.endpoints.gateways[0] + "/") == 200
+
+
+def test_links_no_fault_needs_run_direct_and_faults_act_on_the_proxied_ones(
+    tmp_path: Path,
+) -> None:
+    from harness.faults import Latency, LinkDown
+
+    topo = load_topology(MINI)
+    proxied = {"web-1->db", "client->web-2"}
+    with LocalBackend(base=tmp_path).start(topo, proxied=proxied) as system:
+        ep = system.endpoints
+        assert set(system.toxiproxy.proxies()) == proxied
+        assert set(ep.direct()) == {link.name for link in topo.links} - proxied
+        # a direct link's address is the target's own; a proxied one is Toxiproxy's
+        web1 = ep.components["web-1"]
+        assert ep.gateways[0] == f"http://{web1.host}:{web1.port}"
+        assert ep.links["client->web-1"].listen == ep.links["client->web-1"].upstream
+        assert ep.links["web-1->db"].listen != ep.links["web-1->db"].upstream
+        for url in ep.gateways:
+            assert get(url + "/") == 200
+        # the rendered environment points at the proxy, or straight at the target
+        env1 = Path(f"/proc/{system.pid('web-1')}/environ").read_bytes().split(b"\0")
+        env2 = Path(f"/proc/{system.pid('web-2')}/environ").read_bytes().split(b"\0")
+        assert f"DB_ADDR={ep.links['web-1->db'].listen}".encode() in env1
+        db = ep.components["db"]
+        assert f"DB_ADDR={db.host}:{db.port}".encode() in env2
+        # faults act on the proxied links and prove it; a direct link still has an address
+        evidence = Latency(link="web-1->db", latency=200).inject(system)
+        assert evidence.took_effect, evidence.summary()
+        assert Latency(link="web-1->db", latency=200).heal(system).took_effect
+        down = LinkDown(link="client->web-2").inject(system)
+        assert down.took_effect, down.summary()
+        assert LinkDown(link="client->web-2").heal(system).took_effect
+        host, port = ep.links["web-2->db"].listen.split(":")
+        with psycopg.connect(host=host, port=int(port), user="postgres", dbname="postgres") as conn:
+            assert conn.execute("select 1").fetchone() == (1,)

@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -141,7 +142,7 @@ def test_show_code_answers_colour_and_a_verifiable_token(reference_stack, gw, pe
         assert body["colour"] == colour
         assert body["status_asof"].endswith("Z")
         assert body["degraded"] is False
-        verdict = tokens.verify(body["token"], tokens.default_key(), time.time())
+        verdict = tokens.verify(body["token"], reference_stack.token_key, time.time())
         assert verdict.status == "valid"
         assert verdict.claims is not None
         assert verdict.claims.person_id == pid and verdict.claims.colour == colour
@@ -403,11 +404,13 @@ def test_scan_with_a_forged_token_is_refused(reference_stack, gw, fresh) -> None
         )
 
 
-def test_scan_with_an_expired_or_someone_elses_token_is_refused(gw, fresh) -> None:
+def test_scan_with_an_expired_or_someone_elses_token_is_refused(reference_stack, gw, fresh) -> None:
     pid = fresh("green")
     other = fresh("green")
     past = int(time.time()) - 3600
-    expired = tokens.sign(tokens.Claims(pid, "green", 0, past, past + 600), tokens.default_key())
+    expired = tokens.sign(
+        tokens.Claims(pid, "green", 0, past, past + 600), reference_stack.token_key
+    )
     ans = call(gw, "POST", "/v1/scans", scan_body(pid, expired))
     assert ans.status == 403 and ans.body["token"] == "expired"
     theirs = code(gw, other).body["token"]
@@ -441,14 +444,16 @@ def test_scan_bad_input(gw, raw: bytes) -> None:
 # -- token check
 
 
-def test_token_verify_endpoint(gw, fresh) -> None:
+def test_token_verify_endpoint(reference_stack, gw, fresh) -> None:
     pid = fresh("green")
     token = code(gw, pid).body["token"]
     ok = call(gw, "POST", "/v1/tokens/verify", {"token": token})
     assert ok.status == 200 and ok.body["status"] == "valid"
     assert ok.body["claims"]["person_id"] == pid
     past = int(time.time()) - 3600
-    expired = tokens.sign(tokens.Claims(pid, "green", 0, past, past + 600), tokens.default_key())
+    expired = tokens.sign(
+        tokens.Claims(pid, "green", 0, past, past + 600), reference_stack.token_key
+    )
     assert call(gw, "POST", "/v1/tokens/verify", {"token": expired}).body["status"] == "expired"
     forged = call(gw, "POST", "/v1/tokens/verify", {"token": token[:-3] + "abc"})
     assert forged.body["status"] == "forged" and forged.body["claims"] is None
@@ -464,6 +469,8 @@ def test_unknown_routes_and_methods_are_json_4xx(gw) -> None:
         ("DELETE", "/v1/code/1"),
         ("GET", "/v1/scans"),
         ("PUT", "/v1/results"),
+        ("FOO", "/v1/scans"),  # a method token nginx passes on but the app server refuses
+        ("OPTIONS", "/"),
     ]:
         ans = call(gw, method, path)
         assert 400 <= ans.status < 500, (method, path, ans.status)
@@ -597,3 +604,30 @@ def test_a_worker_that_cannot_serve_is_routed_around(reference_stack, fresh) -> 
     deadline = time.monotonic() + 10
     while code(worker, people[0]).status != 200 and time.monotonic() < deadline:
         time.sleep(0.1)
+
+
+def _uid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Uid in /proc/{pid}/status")
+
+
+def test_components_run_as_their_user_where_the_machine_allows(reference_stack) -> None:
+    """Redis (a system binary) never runs as root; a component kept as root (its program
+    unreachable for its user, e.g. a Python under /root) says so in its log."""
+    import os
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.skip("the harness drops privileges only when it runs as root")
+    system = reference_stack.system
+    nobody = pwd.getpwnam("nobody").pw_uid
+    assert _uid(system.procs["redis"].popen.pid) == nobody
+    assert _uid(system.procs["postgres"].popen.pid) == pwd.getpwnam("postgres").pw_uid
+    for name in ("app-1", "gateway-a"):
+        running = system.procs[name]
+        if _uid(running.popen.pid) == 0:
+            assert "runs as root, user 'nobody' cannot run it" in running.log.read_text()
+        else:
+            assert _uid(running.popen.pid) == nobody

@@ -1,5 +1,6 @@
-"""The HTML report in a real browser: headless Chromium opens it offline, its plots render
-with data on the right axes, nothing is logged as an error, and a screenshot is saved."""
+"""The HTML report in a real browser: headless Chromium opens it offline, unpacks the
+embedded plotly.js, its plots render with data on the right axes, a legend per row, labels
+inside the chart, nothing is logged as an error, and a screenshot is saved."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ pytestmark = [
     pytest.mark.skipif(chromium_binary() is None, reason="no chromium (./dev installs it)"),
 ]
 
-PLOTTED = "document.querySelectorAll('#timeline .main-svg').length > 0"
+PLOTTED = "window.reportReady === true"
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,18 @@ def test_report_renders_side_by_side_without_errors(browser: Chromium, tmp_path:
         f"Array.from({plot}.querySelectorAll('.annotation-text')).map(e => e.textContent)"
     )
     assert labels.count("crash of gateway gateway-a") == 2
+    # every label lies inside the chart: none is cut at the right edge
+    overflow = page.evaluate(
+        f"(() => {{ const box = {plot}.getBoundingClientRect();"
+        f" return Array.from({plot}.querySelectorAll('.annotation'))"
+        ".filter(a => a.getBoundingClientRect().right > box.right + 1).length; })()"
+    )
+    assert overflow == 0
+    legends = page.evaluate(  # plotly.js names them legend, legend2, ... legend6
+        f"Array.from({plot}.querySelectorAll('g.infolayer > g'))"
+        ".filter(g => /^legend[0-9]*$/.test(g.getAttribute('class'))).length"
+    )
+    assert legends == 6  # one per row
     assert page.evaluate("document.querySelectorAll('h2').length") >= 5
     assert page.evaluate("document.body.innerText.includes('never (still down')")
     assert page.evaluate("performance.getEntriesByType('resource').length") == 0  # offline

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from harness.experiment import load_experiment
-from harness.strategies import fault_schedules
+from harness.search.space import fault_schedules
 from harness.topology import load_topology
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]

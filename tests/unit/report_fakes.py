@@ -3,20 +3,29 @@ a history shaped like `harness.run` writes them, without starting anything."""
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import Any
 
+from harness import journal as journal_io
 from harness.history import NEVER_SENT, History, Op
-from harness.workload import Scan, ShowCode
+from harness.invariants import FaultRecord, Phase, Verdict
+from harness.journal import (
+    CapacityRecord,
+    ExperimentRef,
+    RunJournal,
+    TopologyRecord,
+    WorkloadRecord,
+)
+from harness.load import LoadResult
 
 DURATION = 20.0
 CAPACITY = 200.0
 
 
 def _op(i: int, name: str, t: float, outcome: str, latency: float, **kw: Any) -> Op:
-    args = ShowCode(i % 100 + 1) if name == "show_code" else Scan(f"s{i}", i % 100 + 1, 7)
+    person = i % 100 + 1
+    args = {"person": person} if name == "show_code" else {"scan_id": f"s{i}", "person": person}
     sent = kw.pop("sent", True)
     return Op(
         id=i,
@@ -64,42 +73,41 @@ def ops_for(profile: str, seed: int = 1) -> list[Op]:
     return out
 
 
-def verdicts_for(profile: str) -> list[dict[str, Any]]:
+def verdicts_for(profile: str) -> tuple[Verdict, ...]:
     naive = profile == "naive"
-    return [
-        {
-            "name": "goodput",
-            "outcome": "fail" if naive else "pass",
-            "valid": not naive,
-            "message": "goodput during surge",
-            "figures": {"fraction_of_capacity": 0.31 if naive else 0.98, "ok": 1234},
-            "evidence": [],
-        },
-        {
-            "name": "recovers",
-            "outcome": "fail" if naive else "pass",
-            "valid": not naive,
-            "message": "never recovered" if naive else "recovered 0.50s after the trigger",
-            "figures": {"recovery_s": "never" if naive else 0.5, "within_s": 4},
-            "evidence": [],
-        },
-        {
-            "name": "no_lost_scans",
-            "outcome": "fail" if naive else "pass",
-            "valid": not naive,
-            "message": "3 acknowledged scans lost" if naive else "all stored once",
-            "figures": {"acknowledged": 100, "lost": 3 if naive else 0, "duplicated": 0},
-            "evidence": [],
-        },
-        {
-            "name": "faults_took_effect",
-            "outcome": "unknown" if naive else "pass",
-            "valid": None if naive else True,
-            "message": "no proof for: faults[1]" if naive else "all 2 faults took effect",
-            "figures": {"faults": 2, "took_effect": 1 if naive else 2},
-            "evidence": [],
-        },
-    ]
+    return (
+        Verdict(
+            "goodput",
+            not naive,
+            {"fraction_of_capacity": 0.31 if naive else 0.98, "ok": 1234},
+            "goodput during surge",
+        ),
+        Verdict(
+            "recovers",
+            not naive,
+            {
+                "after": "surge_over",
+                "trigger_end_s": 10.0,
+                "recovery_s": "never" if naive else 0.5,
+                "within_s": 4,
+            },
+            "never recovered after the trigger (surge_over) at 10.0s"
+            if naive
+            else "recovered 0.50s after the trigger (surge_over) at 10.0s",
+        ),
+        Verdict(
+            "no_lost_scans",
+            not naive,
+            {"acknowledged": 100, "lost": 3 if naive else 0, "duplicated": 0},
+            "3 acknowledged scans lost" if naive else "all stored once",
+        ),
+        Verdict(
+            "faults_took_effect",
+            None if naive else True,
+            {"faults": 2, "took_effect": 1 if naive else 2},
+            "no proof for: faults[1]" if naive else "all 2 faults took effect",
+        ),
+    )
 
 
 def make_run(
@@ -110,70 +118,65 @@ def make_run(
     stamp: str = "20260101-070000-000",
     seed: int = 1,
     history: bool = True,
+    outcome: str = "met",
 ) -> Path:
     """Write ``runs/<experiment>/<stamp>-<profile>/`` with a journal and (optionally) history."""
     path = runs / experiment / f"{stamp}-{profile}"
     path.mkdir(parents=True)
     naive = profile == "naive"
     if history:
-        History(ops_for(profile, seed)).write(path / "history.jsonl")
-    journal = {
-        "journal_version": 1,
-        "experiment": {
-            "name": experiment,
-            "description": "a fake surge <with> markup & a crash",
-            "path": f"experiments/{experiment}.yaml",
-            "copy": "experiment.yaml",
-        },
-        "profile": profile,
-        "seed": seed,
-        "backend": "local",
-        "versions": {"harness": "0.1.0", "postgres": "15"},
-        "topology": {"name": "reference", "components": {"postgres": {"port": 5432}}},
-        "capacity_rps": CAPACITY,
-        "workload": {
-            "duration_s": DURATION,
-            "compression": 2.0,
-            "phases": [
-                {"name": "steady", "start": 0.0, "end": 5.0, "peak_rps": 100.0},
-                {"name": "surge", "start": 5.0, "end": 10.0, "peak_rps": 400.0},
-                {"name": "after", "start": 10.0, "end": 20.0, "peak_rps": 100.0},
-            ],
-        },
-        "load": {"arrivals": 4000, "sent": 3900, "never_sent": 100, "wall_start": 1.0e9},
-        "faults": [],
-        "fault_records": [
-            {
-                "name": "faults[0]",
-                "kind": "crash",
-                "start": 12.0,
-                "end": 14.0,
-                "took_effect": True,
-                "evidence": "gateway-a exited",
-                "target": "crash of gateway gateway-a",
-            },
-            {
-                "name": "faults[1]",
-                "kind": "db_loss",
-                "start": 16.0,
-                "end": 16.0,
-                "took_effect": None if naive else True,
-                "evidence": "postgres data deleted",
-                "target": "db_loss of postgres",
-            },
-        ],
-        "verdicts": verdicts_for(profile),
-        "valid": not naive,
-        "expected": "fail ['goodput', 'recovers']" if naive else "pass",
-        "met": True,
-        "why": "failed as expected: goodput, recovers" if naive else "all 4 hold, as expected",
-        "aborted": None,
-        "timings_s": {"start": 0.7, "workload": 20.1},
-        "history": "history.jsonl",
-        "logs": "logs/",
-        "replay": f"harness run experiments/{experiment}.yaml --profile {profile} --seed {seed}",
-        "report": "report.html",
-        "summary": "summary.md",
-    }
-    (path / "journal.json").write_text(json.dumps(journal, indent=1))
+        History(ops_for(profile, seed)).write(path / "history.jsonl.gz")
+    record = RunJournal(
+        experiment=ExperimentRef(
+            experiment, "a fake surge <with> markup & a crash", f"experiments/{experiment}.yaml"
+        ),
+        profile=profile,
+        seed=seed,
+        backend="local",
+        versions={"harness": "0.1.0", "postgres": "15"},
+        topology=TopologyRecord(
+            "reference", {}, ("naive", "hardened"), {}, {}, ("http://127.0.0.1:1",), "http://x"
+        ),
+        capacity=CapacityRecord(CAPACITY, "calibrated", profile, "2026-01-01T07:00:00+00:00", 0.3),
+        workload=WorkloadRecord(
+            DURATION,
+            2.0,
+            (
+                Phase("steady", 0.0, 5.0, 100.0),
+                Phase("surge", 5.0, 10.0, 400.0),
+                Phase("after", 10.0, 20.0, 100.0),
+            ),
+            "show_code",
+        ),
+        load=LoadResult(4000, 3900, 100, 0, 0, 0, 0, 4000, 20.0, 1.0e9, 0.001, 0.004, 0.02),
+        faults=(),
+        fault_records=(
+            FaultRecord(
+                "faults[0]",
+                "crash",
+                12.0,
+                14.0,
+                True,
+                "gateway-a exited",
+                "crash of gateway gateway-a",
+            ),
+            FaultRecord(
+                "faults[1]",
+                "db_loss",
+                16.0,
+                16.0,
+                None if naive else True,
+                "postgres data deleted",
+                "db_loss of postgres",
+            ),
+        ),
+        verdicts=verdicts_for(profile),
+        valid=not naive,
+        expected="fail ['goodput', 'recovers']" if naive else "pass",
+        outcome=outcome,  # type: ignore[arg-type]
+        why="failed as expected: goodput, recovers" if naive else "all 4 hold, as expected",
+        replay=f"harness run experiments/{experiment}.yaml --profile {profile} --seed {seed}",
+        timings_s={"start": 0.7, "workload": 20.1},
+    )
+    journal_io.write(path, record)
     return path

@@ -3,30 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from harness import calibrate as calibrate_module
 from harness.calibrate import (
     CalibrationError,
     Capacity,
-    Search,
+    CapacitySearch,
     cached_capacity,
     calibrate,
     capacity_key,
-    system_key,
 )
 from harness.client import Result
-from harness.topology import load_topology
-from harness.workload import OpArgs
+from harness.cpu import CpuShare
+from harness.sut import Slo
+from tests.support import operations, reference
 
-FAST = Search(
+FAST = CapacitySearch(
     start_rps=100, step_seconds=0.5, warmup=0.1, settle=0.0, max_steps=7, timeout=0.5, recover=2.0
 )
 SLO = 0.05
-TWO_STEPS = Search(start_rps=100, step_seconds=0.3, warmup=0.0, settle=0.0, max_steps=2)
+TWO_STEPS = CapacitySearch(start_rps=100, step_seconds=0.3, warmup=0.0, settle=0.0, max_steps=2)
+QUIET = CpuShare(1.0, others=0.0, steal=0.0, load1=0.1)
+
+
+@pytest.fixture(autouse=True)
+def quiet_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake system's capacity does not depend on what else the machine runs."""
+    monkeypatch.setattr(calibrate_module.CpuMeter, "stop", lambda self: QUIET)
+
+
+TOY = operations({"values": {"k": {"int": [1, 9]}}, "operations": {"read": {"path": "/${k}"}}})
+
+
+def sut(p99_ms: float = SLO * 1000, name: str = "fake"):
+    return dataclasses.replace(
+        reference(), operations=TOY, slo=Slo("read", p99_ms=p99_ms), capacity_from=name
+    )
 
 
 class Queue:
@@ -47,7 +66,7 @@ class Queue:
         return None
 
     async def invoke(
-        self, target: int, op: str, args: OpArgs, client_id: str, timeout: float
+        self, target: int, op: str, args: Any, client_id: str, timeout: float
     ) -> Result:
         self.calls += 1
         now = time.monotonic()
@@ -55,7 +74,7 @@ class Queue:
         wait = self.busy_until - now
         if wait > timeout:
             await asyncio.sleep(timeout)
-            return Result("info" if op in ("scan", "ingest") else "fail", None, "timeout")
+            return Result("fail", None, "timeout")
         await asyncio.sleep(wait)
         return Result("ok", 200)
 
@@ -63,12 +82,7 @@ class Queue:
 def test_search_finds_the_capacity_of_a_queue(tmp_path: Path) -> None:
     fake = Queue(400.0)
     cap = calibrate(
-        ["http://fake"],
-        profile_key="fake queue",
-        slo_p99=SLO,
-        search=FAST,
-        path=tmp_path / "c.json",
-        client_factory=fake,
+        ["http://fake"], sut(), search=FAST, path=tmp_path / "c.json", client_factory=fake
     )
     assert 0.6 * 400 <= cap.rps <= 1.15 * 400, cap.steps
     assert cap.p99 <= SLO and cap.bound == "system"
@@ -78,35 +92,56 @@ def test_search_finds_the_capacity_of_a_queue(tmp_path: Path) -> None:
     failed = [t.rate for t in cap.steps if not t.passed]
     assert cap.rps == max(passed) and failed and min(failed) > cap.rps
     assert all(t.reason for t in cap.steps if not t.passed)
+    assert cap.others is not None  # the CPU other processes took meanwhile
 
 
 def test_cache_hit_skips_the_search_and_refresh_redoes_it(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
     fake = Queue(400.0)
-    kw = dict(profile_key="fake", slo_p99=SLO, search=TWO_STEPS, path=path, client_factory=fake)
-    first = calibrate(["http://fake"], **kw)
+    kw: dict[str, Any] = dict(search=TWO_STEPS, path=path, client_factory=fake)
+    first = calibrate(["http://fake"], sut(), **kw)
     calls = fake.calls
-    again = calibrate(["http://fake"], **kw)
+    again = calibrate(["http://fake"], sut(), **kw)
     assert again == first and fake.calls == calls
     assert cached_capacity(first.key, path=path) == first
-    assert first.key == capacity_key("fake", slo_p99=SLO)
-    refreshed = calibrate(["http://fake"], refresh=True, **kw)
+    assert first.key == capacity_key(sut().key())
+    refreshed = calibrate(["http://fake"], sut(), refresh=True, **kw)
     assert fake.calls > calls and refreshed.measured_at >= first.measured_at
     assert cached_capacity("another system", path=path) is None
 
 
-def test_key_names_the_machine_harness_and_slo() -> None:
-    key = capacity_key("reference naive", slo_p99=0.3)
-    assert key.startswith("reference naive | host=") and "cpus=" in key
-    assert "harness=" in key and "slo_p99=0.3" in key
-    assert capacity_key("reference naive", slo_p99=0.2) != key
+def test_key_names_the_system_its_operations_slo_machine_and_harness() -> None:
+    key = capacity_key(sut().key())
+    assert key.startswith("reference {") and "host=" in key and "cpus=" in key
+    assert "harness=" in key and "slo=read:p99<=50ms" in key and f"ops={TOY.digest}" in key
+    assert capacity_key(sut(p99_ms=20).key()) != key
 
 
 def test_each_backend_has_its_own_capacity() -> None:
-    topo = load_topology(profile="naive")
-    local = system_key(topo)
-    assert local == system_key(topo, "local") and local.startswith("reference {")
-    assert system_key(topo, "containers") == local + " on containers"
+    local = sut().key()
+    assert local == sut().key("local")
+    assert sut().key("containers") != local and " on containers" in sut().key("containers")
+
+
+def test_a_busy_machine_is_measured_again_then_refused_not_cached(
+    tmp_path: Path, monkeypatch
+) -> None:
+    busy = CpuShare(1.0, others=1.3, steal=0.0, load1=2.5)
+    monkeypatch.setattr(calibrate_module.CpuMeter, "stop", lambda self: busy)
+    path = tmp_path / "c.json"
+    searched: list[int] = []
+    real = calibrate_module._search
+
+    async def counting(*args: Any) -> Capacity:
+        searched.append(1)
+        return await real(*args)
+
+    monkeypatch.setattr(calibrate_module, "_search", counting)
+    with pytest.raises(
+        CalibrationError, match=r"too busy to measure C .other processes used 1\.30"
+    ):
+        calibrate(["http://fake"], sut(), search=TWO_STEPS, path=path, client_factory=Queue(400))
+    assert len(searched) == 2 and not path.exists()
 
 
 def test_corrupt_cache_is_a_miss(tmp_path: Path) -> None:
@@ -120,14 +155,13 @@ def test_corrupt_cache_is_a_miss(tmp_path: Path) -> None:
 
 
 def test_no_passing_rate_is_an_error(tmp_path: Path) -> None:
-    search = Search(
+    search = CapacitySearch(
         start_rps=40, min_rps=20, step_seconds=0.3, warmup=0.0, settle=0.0, timeout=0.5, recover=0.5
     )
     with pytest.raises(CalibrationError, match="no rate down to 20"):
         calibrate(
             ["http://fake"],
-            profile_key="slow",
-            slo_p99=0.001,
+            sut(p99_ms=1),
             search=search,
             path=tmp_path / "c.json",
             client_factory=Queue(5.0),
@@ -135,8 +169,6 @@ def test_no_passing_rate_is_an_error(tmp_path: Path) -> None:
     assert not (tmp_path / "c.json").exists()
 
 
-def test_urls_need_a_profile_key() -> None:
-    with pytest.raises(ValueError, match="profile_key"):
-        calibrate(["http://fake"], client_factory=Queue(1.0))
+def test_search_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="precision"):
-        Search(precision=0)
+        CapacitySearch(precision=0)

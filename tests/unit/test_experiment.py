@@ -11,12 +11,14 @@ import pytest
 import yaml
 
 from harness.errors import ConfigError
-from harness.experiment import Expectation, check_loopback, load_experiment
+from harness.experiment import Expectation, load_experiment
 from harness.faults import Latency
 from harness.invariants import Verdict
+from harness.loopback import check_loopback
 from harness.topology import REFERENCE
 from harness.validate import Node
-from harness.workload import Abuser, Buggy, Good, Impatient, Ramp, Reread, Sequence
+from harness.workload import Abuser, Buggy, Good, Impatient, Ramp, Series
+from tests.support import reference_operations
 
 ROOT = Path(__file__).resolve().parents[2]
 MINI = ROOT / "tests" / "fixtures" / "mini.yaml"
@@ -103,8 +105,9 @@ def test_base_loads_into_typed_objects(tmp_path: Path) -> None:
 
 def test_workload_becomes_workload_objects(tmp_path: Path) -> None:
     exp = load_experiment(write(tmp_path, BASE))
-    wl = exp.workload_for(seed=3)
-    assert isinstance(wl.profile, Sequence)
+    ops = reference_operations()
+    wl = exp.workload.workload(ops, seed=3)
+    assert isinstance(wl.profile, Series)
     kinds = [type(s).__name__ for s in wl.profile.segments]
     assert kinds == ["Constant", "Ramp", "Constant", "Constant"]
     ramp = wl.profile.segments[1]
@@ -112,14 +115,14 @@ def test_workload_becomes_workload_objects(tmp_path: Path) -> None:
     assert wl.profile.duration == 20.0
     assert [c.name for c in wl.clients] == ["good", "buggy"]
     assert isinstance(wl.clients[0].behaviour, Good)
-    schedule = exp.schedule(capacity=100.0, seed=3)
+    schedule = exp.schedule(ops, capacity=100.0, seed=3)
     assert schedule.duration == 10.0  # compressed 2x
     assert schedule.rate_at(9.0) == pytest.approx(50.0)  # rps phase, compressed time 18 s
     phases = {p.name: p for p in exp.phases(100.0)}
     assert (phases["surge"].start, phases["surge"].end) == (2.5, 6.0)
     assert phases["surge"].peak_rps == pytest.approx(200.0)
     assert phases["recovery"].peak_rps == 50.0
-    fs = exp.final_state(100.0, scans={"a": 1})
+    fs = exp.final_state(100.0)
     assert fs.compression == 2.0 and fs.duration == 10.0 and fs.surge_over() == 6.0
 
 
@@ -149,19 +152,16 @@ def test_clients_with_behaviour_parameters(tmp_path: Path) -> None:
     assert by["apps"].behaviour == Good(max_retries=1, budget=None)
 
 
-def test_reread_defaults_on_and_takes_share_count_delay(tmp_path: Path) -> None:
+def test_followups_default_on_and_values_replace_the_systems(tmp_path: Path) -> None:
     exp = load_experiment(write(tmp_path, BASE))
-    assert exp.workload.reread == Reread() and exp.workload_for().reread == Reread()
-    given = {"share": "50%", "count": 3, "delay": ["100ms", "1.5s"]}
-    exp = load_experiment(write(tmp_path, variant("workload.reread", given)))
-    assert exp.workload.reread == Reread(share=0.5, count=3, delay=(0.1, 1.5))
-    assert exp.workload_for(seed=1).reread == exp.workload.reread
-    exp = load_experiment(write(tmp_path, variant("workload.reread", {"delay": "1s"})))
-    assert exp.workload.reread == Reread(delay=(1.0, 1.0))
-    off = load_experiment(write(tmp_path, variant("workload.reread", False)))
-    assert off.workload.reread is None and off.workload_for().reread is None
-    on = load_experiment(write(tmp_path, variant("workload.reread", True)))
-    assert on.workload.reread == Reread()
+    assert exp.workload.followups and not exp.workload.values
+    data = variant("workload.followups", False)
+    data["workload"]["values"] = {"person": {"int": [1, 50]}}
+    exp = load_experiment(write(tmp_path, data))
+    assert not exp.workload.followups
+    drawn = exp.schedule(reference_operations(), capacity=100.0, seed=1)
+    people = {a.args["person"] for a in drawn.arrivals() if a.op == "show_code"}
+    assert people and max(people) <= 50
 
 
 def test_single_expectation_applies_to_every_profile(tmp_path: Path) -> None:
@@ -180,6 +180,7 @@ def test_user_topology_relative_to_the_file(tmp_path: Path) -> None:
     data = variant("system", {"topology": "topo/mini.yaml", "web_replicas": 3})
     data["expect"] = {"single": "pass"}
     data["faults"] = []
+    data["invariants"] = [{"latency": {"op": "index", "p99_ms": 300}}]
     exp = load_experiment(write(tmp_path, data))
     assert exp.system.topology == (tmp_path / "topo" / "mini.yaml").resolve()
     assert exp.profiles == ("single",)
@@ -187,13 +188,48 @@ def test_user_topology_relative_to_the_file(tmp_path: Path) -> None:
 
 def test_expectation_judges_verdicts() -> None:
     ok, bad, unk = Verdict("a", True), Verdict("b", False), Verdict("c", None)
-    assert Expectation("pass").judge([ok])[0]
-    met, why = Expectation("pass").judge([ok, unk])
-    assert not met and "c (unknown)" in why
-    assert Expectation("fail", ("b",)).judge([ok, bad, unk])[0]
-    met, why = Expectation("fail", ("a", "c")).judge([ok, bad, unk])
-    assert not met and "a (pass)" in why and "c (unknown)" in why
-    assert Expectation("skip").judge([bad])[0]
+    assert Expectation("pass").judge([ok]).met
+    j = Expectation("pass").judge([ok, unk])
+    assert j.outcome == "not_met" and "c (unknown)" in j.why
+    assert Expectation("fail", ("b",)).judge([ok, bad]).met
+    j = Expectation("fail", ("a", "c")).judge([ok, bad, unk])
+    assert j.outcome == "not_met" and "a (pass)" in j.why and "c (unknown)" in j.why
+    assert Expectation("skip").judge([bad]).met
+
+
+def test_fail_means_the_others_hold_unless_others_any() -> None:
+    ok, bad, other = Verdict("a", True), Verdict("b", False), Verdict("c", False)
+    j = Expectation("fail", ("b",)).judge([ok, bad, other])
+    assert j.outcome == "not_met" and "also not holding: c (fail)" in j.why
+    assert Expectation("fail", ("b",), "any").judge([ok, bad, other]).met
+
+
+def test_may_fail_is_judged_on_neither_side() -> None:
+    ok, bad, other = Verdict("a", True), Verdict("b", False), Verdict("c", False)
+    j = Expectation("fail", ("b",), may_fail=("c",)).judge([ok, bad, other])
+    assert j.met and "c too, allowed by may_fail" in j.why
+    assert Expectation("fail", ("b",), may_fail=("c",)).judge([ok, bad, Verdict("c", True)]).met
+    j = Expectation("fail", ("b",), may_fail=("a",)).judge([ok, bad, other])
+    assert j.outcome == "not_met" and "c (fail)" in j.why
+    assert Expectation("pass", may_fail=("c",)).judge([ok, other]).met
+
+
+def test_may_fail_loads_and_refuses_an_id_also_under_fail(tmp_path: Path) -> None:
+    data = variant("expect", {"naive": {"fail": ["goodput"], "may_fail": ["recovers"]}})
+    exp = load_experiment(write(tmp_path, data))
+    assert exp.expectation("naive") == Expectation("fail", ("goodput",), may_fail=("recovers",))
+    data = variant("expect", {"naive": {"fail": ["goodput"], "may_fail": ["goodput"]}})
+    with pytest.raises(ConfigError, match="may_fail"):
+        load_experiment(write(tmp_path, data))
+
+
+@pytest.mark.parametrize("name", ["load_generator", "machine", "faults_took_effect"])
+@pytest.mark.parametrize("valid", [None, False])
+def test_a_run_that_cannot_judge_is_inconclusive_whatever_is_expected(name, valid) -> None:
+    untrusted = Verdict(name, valid, message="could not judge")
+    for expectation in (Expectation("pass"), Expectation("fail", ("b",), "any")):
+        j = expectation.judge([Verdict("a", True), Verdict("b", False), untrusted])
+        assert j.outcome == "inconclusive" and "could not judge" in j.why
 
 
 def test_morning_surge_example_loads() -> None:
@@ -328,19 +364,27 @@ BAD: list[tuple[str, str, Any, Any, str]] = [
         "workload.clients.abuser.share",
         0.1,
     ),
-    ("bad population", "workload.population", {"people": 0}, "workload.population.people", 0),
-    ("reread not a mapping", "workload.reread", "often", "workload.reread", "often"),
-    ("unknown reread key", "workload.reread", {"times": 2}, "workload.reread.times", "times"),
-    ("bad reread share", "workload.reread", {"share": 2}, "workload.reread.share", 2),
-    ("bad reread count", "workload.reread", {"count": -1}, "workload.reread.count", -1),
+    ("unknown value", "workload.values", {"age": {"int": [1, 9]}}, "workload.values.age", "age"),
     (
-        "reread delay backwards",
-        "workload.reread",
-        {"delay": ["2s", "1s"]},
-        "workload.reread.delay[1]",
-        "1s",
+        "bad generator",
+        "workload.values",
+        {"person": {"int": [9, 1]}},
+        "workload.values.person.int[1]",
+        1,
     ),
-    ("bad reread delay", "workload.reread", {"delay": "soon"}, "workload.reread.delay", "soon"),
+    ("followups not a flag", "workload.followups", "often", "workload.followups", "often"),
+    (
+        "unknown op in an invariant",
+        "invariants.0.latency.op",
+        "show_cod",
+        "invariants[0].latency.op",
+        "show_cod",
+    ),
+    ("huge rate", "workload.rate.2.rps", 1e12, "workload.rate[2].rps", 1e12),
+    ("huge multiple of C", "workload.rate.0.x", 1e6, "workload.rate[0].x", 1e6),
+    ("ten years", "workload.duration", "87600h", "workload.duration", "87600h"),
+    ("huge seed", "seed", 2**70, "seed", 2**70),
+    ("fixed C of zero", "capacity", 0, "capacity", 0),
     (
         "ramp first",
         "workload.rate.0",
@@ -415,6 +459,6 @@ def test_the_schema_in_the_module_docstring_loads(tmp_path: Path) -> None:
     doc = module.__doc__ or ""
     text = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
     exp = load_experiment(write(tmp_path, text, "morning-surge.yaml"))
-    assert exp.name == "morning-surge" and len(exp.invariants) == 8
+    assert exp.name == "morning-surge" and len(exp.invariants) == 6
     assert [c.name for c in exp.workload.clients] == ["impatient", "buggy", "abuser", "apps"]
-    assert exp.workload.reread == Reread(share=1.0, count=2, delay=(0.2, 2.0))
+    assert exp.expectation("naive") == Expectation("fail", ("recovers", "goodput"))

@@ -162,3 +162,35 @@ def test_report_serialises_to_json_with_times_relative_to_t0() -> None:
     assert seen == ["inject", "heal"]
     nan = Check("t", "c", True, 0.0, {"v": float("nan")}).to_json()
     assert nan["figures"]["v"] is None
+
+
+def test_no_fault_actuates_before_its_at_on_the_runners_clock() -> None:
+    """Deferred, the schedule counts from the t0 the load runner passes when its clock
+    starts (after its own set-up), so no fault acts before its `at` of that clock."""
+    import asyncio
+
+    from harness.client import Result
+    from harness.history import History
+    from harness.load import LoadConfig, Runner
+    from harness.workload import Arrival, Good
+
+    class Instant:
+        async def invoke(self, target, op, args, client_id, timeout) -> Result:
+            return Result("ok", 200)
+
+    system = FakeSystem()
+    schedule = [
+        ScheduledFault(at, FakeFault(f"f{i}"), duration=0.01)
+        for i, at in enumerate((0.0, 0.02, 0.05))
+    ]
+    arrivals = [Arrival(i, i * 0.01, f"c{i}", "good", "read", {}, Good(), i) for i in range(8)]
+    with run_schedule(system, schedule, time.monotonic() - 10.0, deferred=True) as nemesis:
+        time.sleep(0.05)  # set-up between building the schedule and the runner's start
+        runner = Runner(Instant(), History(), LoadConfig(drain=1.0), on_start=nemesis.start)
+        asyncio.run(runner.run(arrivals))
+        t0 = runner.t0
+        time.sleep(0.1)
+    for i, sf in enumerate(schedule):
+        (inj,) = system.times("inject", f"f{i}")
+        assert inj >= t0 + sf.at, (sf.at, inj - t0)
+    assert all(r.lateness(t0) >= 0 for r in nemesis.report.records)

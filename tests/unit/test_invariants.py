@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_invariants_fakes import steady
+from test_invariants_fakes import context, scan, steady
 
 from harness.errors import ConfigError
 from harness.invariants import (
@@ -27,7 +27,7 @@ from harness.validate import Node
 
 
 def parse(entries: list[Any], phases: tuple[str, ...] | None = ("steady", "surge")) -> Any:
-    return parse_invariants(Node(entries, "exp.yaml", "invariants"), phases)
+    return parse_invariants(Node(entries, "exp.yaml", "invariants"), context(phases))
 
 
 def test_compose_ranks_false_over_unknown_over_true() -> None:
@@ -68,9 +68,11 @@ def test_check_all_names_verdicts_by_id() -> None:
             {"no_lost_scans": None},
         ]
     )
-    verdicts = check_all(invs, iter(steady(0, 2, 50)), FinalState(duration=2.0))
+    history = [*steady(0, 2, 50), scan(1.0, "s1")]
+    verdicts = check_all(invs, iter(history), FinalState(duration=2.0))
     assert [v.name for v in verdicts] == ["availability", "fast", "no_lost_scans"]
     assert [v.valid for v in verdicts] == [True, True, None]  # scans were not read: unknown
+    assert invs[2].wants(history) == {"scans": ("s1",)}
 
 
 def test_every_kind_is_registered_with_a_docstring() -> None:
@@ -79,9 +81,10 @@ def test_every_kind_is_registered_with_a_docstring() -> None:
         "latency",
         "goodput",
         "recovers",
-        "no_lost_scans",
-        "no_false_green",
+        "acknowledged_writes",
+        "reads_see_writes",
         "faults_took_effect",
+        "alerts",
     }
     assert all(k.doc for k in KINDS.values())
     import harness.invariants as pkg
@@ -125,6 +128,29 @@ def test_parse_gives_typed_specs_and_ids() -> None:
         ({"recovers": {"window": 0}}, "invariants[0].recovers.window"),
         ({"no_lost_scans": {"strict": True}}, "invariants[0].no_lost_scans.strict"),
         ({"no_false_green": {"min_reads": -1}}, "invariants[0].no_false_green.min_reads"),
+        ({"latency": {"op": "show_cod", "p99_ms": 1}}, "invariants[0].latency.op"),
+        ({"acknowledged_writes": {"op": "show_code"}}, "invariants[0].acknowledged_writes.op"),
+        (
+            {"acknowledged_writes": {"op": "scan", "state": "scanz"}},
+            "invariants[0].acknowledged_writes.state",
+        ),
+        (
+            {"acknowledged_writes": {"op": "scan", "state": "scans", "match": {"v": "${age}"}}},
+            "invariants[0].acknowledged_writes.match.v",
+        ),
+        (
+            {"reads_see_writes": {"write": {"op": "ingest", "key": "${x}"}, "read": {}}},
+            "invariants[0].reads_see_writes.write.key",
+        ),
+        (
+            {
+                "reads_see_writes": {
+                    "write": {"op": "ingest", "key": "${lab}"},
+                    "read": {"op": "show_code", "key": "${person}", "expect": {"token": 1}},
+                }
+            },
+            "invariants[0].reads_see_writes.read.expect.token",
+        ),
         ({"faults_took_effect": []}, "invariants[0].faults_took_effect"),
         ({"latency": {"p99_ms": 1, "id": ""}}, "invariants[0].latency.id"),
     ],

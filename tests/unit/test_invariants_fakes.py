@@ -6,9 +6,22 @@ import itertools
 from typing import Any
 
 from harness.history import Op
-from harness.workload import Ingest, LabResult, Scan, ShowCode
+from harness.invariants import Context
+from tests.support import reference
 
 _ids = itertools.count(1)
+SUT = reference()
+
+
+def context(phases: tuple[str, ...] | None = ("steady", "surge")) -> Context:
+    """What an experiment on the reference system parses its invariants against."""
+    return Context(
+        phases=phases,
+        operations=SUT.operations,
+        slo_op=SUT.slo.op if SUT.slo else None,
+        state=tuple(SUT.state),
+        presets=SUT.presets,
+    )
 
 
 def op(
@@ -25,7 +38,7 @@ def op(
     """One op intended at t, completed `latency` seconds later."""
     i = kw.pop("id", None) or next(_ids)
     if args is None:
-        args = ShowCode(i % 1000 + 1)
+        args = {"person": i % 1000 + 1}
     return Op(
         id=i,
         client_id=f"c{i}",
@@ -48,15 +61,18 @@ def steady(
     return [op(t0 + k / rate, outcome, latency, **kw) for k in range(n)]
 
 
-def scan(t: float, scan_id: str, outcome: str = "ok", **kw: Any) -> Op:
-    return op(t, outcome, name="scan", args=Scan(scan_id, 1, 1), **kw)
+def scan(
+    t: float, scan_id: str, outcome: str = "ok", person: int = 1, venue: int = 1, **kw: Any
+) -> Op:
+    args = {"scan_id": scan_id, "person": person, "venue": venue}
+    return op(t, outcome, name="scan", args=args, **kw)
 
 
 def ingest(t: float, *results: tuple[int, str], outcome: str = "ok", latency: float = 0.05) -> Op:
-    batch = tuple(LabResult(f"s{p}-{t}", p, r) for p, r in results)  # type: ignore[arg-type]
-    return op(t, outcome, latency, name="ingest", args=Ingest(batch))
+    batch = [{"sample_id": f"s{p}-{t}", "person_id": p, "result": r} for p, r in results]
+    return op(t, outcome, latency, name="ingest", args={"lab": 1, "results": batch})
 
 
 def show(t: float, person: int, colour: str | None, outcome: str = "ok") -> Op:
-    value = None if colour is None else {"person_id": person, "colour": colour}
-    return op(t, outcome, args=ShowCode(person), value=value)
+    value = None if colour is None else {"colour": colour}
+    return op(t, outcome, args={"person": person}, value=value)

@@ -61,7 +61,7 @@ def test_availability_windows_bound_how_long_errors_last() -> None:
     assert v.valid is True and v.figures["availability"] == overall
     assert v.figures["longest_below_s"] == 2.0 and v.figures["windows_below"] == 2
     v = availability.check(h, FS, availability.Spec(min=0.9, window=1.0, max_below_for=1.0))
-    assert v.valid is False and "2s in a row" in v.message
+    assert v.valid is False and "below 0.9 for 2.00s in a row, longer than 1.00s" in v.message
     every = availability.check(h, FS, availability.Spec(min=0.9, window=1.0))
     assert every.valid is False and every.figures["worst_window"] == 0.0
     assert any(e.startswith("4.00s..5.00s") for e in every.evidence)
@@ -70,11 +70,14 @@ def test_availability_windows_bound_how_long_errors_last() -> None:
 def test_availability_windows_scale_with_compression() -> None:
     h = steady(0, 2, 50) + steady(2, 3, 50, "fail") + steady(3, 15, 50)
     fs = FinalState(capacity=100.0, duration=15.0, compression=2.0)
-    # one run second below = two experiment seconds
+    # one run second below = two experiment seconds; figures and messages in run seconds
     v = availability.check(h, fs, availability.Spec(min=0.9, window=2.0, max_below_for=2.0))
-    assert v.valid is True and v.figures["longest_below_s"] == 2.0
-    v = availability.check(h, fs, availability.Spec(min=0.9, window=1.0, max_below_for=1.0))
-    assert v.valid is False
+    assert v.valid is True and v.figures["longest_below_s"] == 1.0
+    assert v.figures["window_s"] == 1.0 and v.figures["max_below_for_s"] == 1.0
+    v = availability.check(h, fs, availability.Spec(min=0.9, window=1.0, max_below_for=0.5))
+    assert v.valid is False and "for 1.00s in a row, longer than 0.25s" in v.message
+    spans = availability.check(h, fs, availability.Spec(min=0.9, during=During(None, 4.0, 6.0)))
+    assert "during 2.00s..3.00s" in spans.message  # the file's 4s..6s, in run seconds
 
 
 def test_availability_without_operations_is_unknown() -> None:
@@ -167,7 +170,8 @@ def test_recovery_time_is_a_number() -> None:
     assert v.valid is True and v.figures["recovery_s"] == 3.0
     assert v.figures["trigger_end_s"] == 10.0
     v = recovers.check(h, HEALED, recovers.Spec(within=2.0))
-    assert v.valid is False and "later than 2s" in v.message
+    assert v.valid is False and "later than 2.00s" in v.message
+    assert "after the trigger (trigger_end) at 10.0s" in v.message
 
 
 def test_never_recovering_is_a_metastable_failure() -> None:
@@ -196,9 +200,10 @@ def test_recovery_after_a_surge_and_in_experiment_time() -> None:
     h = steady(0, 10, 20) + steady(10, 12, 20, latency=1.0) + steady(12, 15, 20)
     v = recovers.check(h, fs, recovers.Spec(within=5.0, after="trigger_end"))
     assert fs.trigger_end() == 10.0
-    assert v.valid is True and v.figures["recovery_s"] == 4.0  # 2 run s x compression 2
+    assert v.valid is True and v.figures["recovery_s"] == 2.0  # run seconds, as the axes
+    assert v.figures["within_s"] == 2.5 and v.figures["window_s"] == 0.5
     v = recovers.check(h, fs, recovers.Spec(within=3.0, after="surge"))
-    assert v.valid is False
+    assert v.valid is False and "later than 1.50s" in v.message
 
 
 def test_recovery_without_a_trigger_or_later_load_is_unknown() -> None:

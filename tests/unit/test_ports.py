@@ -37,3 +37,14 @@ def test_a_live_sessions_reservation_is_respected_and_a_dead_ones_is_reclaimed(
         assert PortAllocator(tmp_path, live.id)._reserve(stale_port)
     finally:
         live.close()
+
+
+def test_an_allocator_never_hands_out_a_port_it_already_holds(tmp_path: Path) -> None:
+    """Even when its own session has no live marker (a reservation looks abandoned)."""
+    ports = PortAllocator(tmp_path, "no-such-session")
+    ports._rng.seed(1)
+    first = ports.allocate()
+    ports._rng.seed(1)  # the same draw again
+    second = ports.allocate()
+    assert first != second
+    ports.release()

@@ -1,5 +1,6 @@
 """Hardened scans are validated offline (signed token, no database, no Redis) and
-acknowledged once spooled; nothing on that path waits on the database."""
+acknowledged once spooled; nothing on that path needs the database (with ``scan_check``
+it asks it about a new scan_id, bounded, and accepts the scan when it cannot answer)."""
 
 from __future__ import annotations
 
@@ -76,9 +77,9 @@ class NoDatabase:
         pass
 
 
-def hardened(tmp: Path) -> Service:
+def hardened(tmp: Path, overrides: str = '{"scan_check": false}') -> Service:
     svc = Service(
-        load("hardened"),
+        load("hardened", overrides),
         "postgresql://x@127.0.0.1:1/x",
         Endpoint("127.0.0.1", 1),
         "app-t",
@@ -124,3 +125,33 @@ def test_naive_scan_goes_to_the_database() -> None:
     svc.db = NoDatabase()  # type: ignore[assignment]
     with pytest.raises(AssertionError, match="touched the database"):
         asyncio.run(svc.scan(scan_json(5, token_for(5, now=time.time())), None))
+
+
+class DownDatabase(NoDatabase):
+    """The database is down: every call is Unavailable."""
+
+    async def run(self, *args: Any, **kwargs: Any) -> Any:
+        from reference_system.database import Unavailable
+
+        self.calls += 1
+        raise Unavailable("database down (test)")
+
+
+def test_hardened_scan_with_the_check_on_is_acknowledged_while_the_database_is_down(
+    tmp_path: Path,
+) -> None:
+    async def main() -> None:
+        svc = hardened(tmp_path, "{}")
+        svc.db = DownDatabase()  # type: ignore[assignment]
+        svc.spool = Spool(tmp_path / "spool", fsync=True)
+        try:
+            for i in range(8):
+                token = token_for(5, now=time.time())
+                status, body = await svc.scan(scan_json(5, token, f"s-{i}"), None)
+                assert status == 200 and body["status"] == "recorded"
+        finally:
+            svc.spool.close()
+        # the check's own breaker opened after 5 failures: the rest did not even ask
+        assert svc.db.calls == 5  # type: ignore[attr-defined]
+
+    asyncio.run(main())

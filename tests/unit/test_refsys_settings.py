@@ -24,6 +24,7 @@ MECHANISMS = [
     "cache",
     "stale_on_error",
     "spool",
+    "scan_check",
     "rate_limit",
     "upstream_retry",
     "retry_refusal",

@@ -16,10 +16,12 @@ import yaml
 from harness.errors import ConfigError
 from harness.experiment import load_experiment
 from harness.invariants import Verdict
+from harness.journal import CapacityRecord, SearchJournal
+from harness.journal import read as read_journal
 from harness.run import reset_system
-from harness.search import search
-from harness.store import read_journal
-from harness.strategies import schedule_key
+from harness.search.engine import search
+from harness.search.space import schedule_key
+from tests.support import reference
 
 BASE = {
     "name": "s",
@@ -63,8 +65,11 @@ class FakeResult:
     verdicts: tuple[Verdict, ...]
     run_dir: Path
     aborted: str | None = None
-    capacity: float = 100.0
+    capacity: CapacityRecord = field(default_factory=lambda: CapacityRecord(100.0, "given"))
     faults: tuple[Any, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    inconclusive: bool = False
+    why: str = ""
 
     @property
     def valid(self) -> bool:
@@ -77,8 +82,10 @@ class FakeRunner:
 
     tmp: Path
     flaky: bool = False
+    busy: bool = False  # every run: the generator fell behind
     delay: float = 0.0
     calls: list[str] = field(default_factory=list)
+    setup_seconds: float = 0.0
 
     def __enter__(self) -> FakeRunner:
         return self
@@ -93,6 +100,9 @@ class FakeRunner:
         if self.flaky:
             kill = kill and len(self.calls) % 2 == 1
         verdicts = (Verdict("availability", not kill), Verdict("no_lost_scans", True))
+        if self.busy:
+            why = "load_generator: 900 of 1,000 arrivals never sent; close other work"
+            return FakeResult(verdicts, self.tmp, inconclusive=True, why=why)
         return FakeResult(verdicts, self.tmp)
 
 
@@ -122,15 +132,27 @@ def test_finds_and_shrinks_to_the_one_fault_that_breaks_the_invariant(tmp_path: 
     # each schedule ran at most `replays` times: verdicts are cached per schedule
     assert max(runner.calls.count(k) for k in set(runner.calls)) <= 2
     journal = read_journal(result.run_dir)
-    assert journal["kind"] == "search" and journal["met"] is True
-    figures = journal["search"]["figures"]
+    assert isinstance(journal, SearchJournal) and journal.met
+    figures = journal.search.figures
     assert figures["examples"] == result.examples
     assert figures["shrink_steps"] == result.shrink_steps
-    assert journal["search"]["minimal"] == [
-        {"at": "10s", "for": "1s", "kill": {"component": "app-1"}}
-    ]
-    assert journal["search"]["history"][0]["verdict"] in ("pass", "fail")
+    assert journal.search.minimal == ({"at": "10s", "for": "1s", "kill": {"component": "app-1"}},)
+    assert journal.search.history[0]["verdict"] in ("pass", "fail")
     assert "schedules" in result.summary() and "minimal" in result.summary()
+
+
+def test_a_search_whose_examples_could_not_judge_is_inconclusive(tmp_path: Path) -> None:
+    """Runs on a busy machine say nothing: their broken invariants are no failure, and a
+    search that found nothing because of them did not pass either."""
+    for expect in ({"fail": ["availability"]}, "pass"):
+        data = variant(examples=5)
+        data["expect"] = {"hardened": expect}
+        result = go(tmp_path, data, FakeRunner(tmp_path, busy=True))
+        assert not result.found and not result.met
+        assert result.outcome == "inconclusive", result.summary()
+        assert "schedule(s) inconclusive, e.g. load_generator: 900 of 1,000" in result.why
+        assert "INCONCLUSIVE" in result.summary().splitlines()[0]
+        assert read_journal(result.run_dir).outcome == "inconclusive"
 
 
 def test_the_minimal_schedule_is_a_runnable_experiment_with_its_replay(tmp_path: Path) -> None:
@@ -196,7 +218,9 @@ def test_a_failure_found_once_is_replayed_first_next_time(tmp_path: Path) -> Non
     first = go(tmp_path, variant(), FakeRunner(tmp_path))
     assert first.found
     second = go(tmp_path, variant(), FakeRunner(tmp_path))
-    history = read_journal(second.run_dir)["search"]["history"]
+    journal = read_journal(second.run_dir)
+    assert isinstance(journal, SearchJournal)
+    history = journal.search.history
     assert history[0]["verdict"] == "fail"
     assert second.time_to_first_failure is not None
     assert schedule_key(second.minimal) == schedule_key(first.minimal)
@@ -213,13 +237,13 @@ def test_a_failure_found_once_is_replayed_first_next_time(tmp_path: Path) -> Non
         ({"targets": ["app->nowhere"]}, "search.targets[0]", "matches no link"),
         ({"targets": ["db"]}, "search.targets[0]", "not in"),
         ({"window": ["2s", "16s"]}, "search.window", "before the workload ends"),
-        ({"replays": 1, "must_fail": 2}, "search.must_fail", "<= 1"),
-        ({"max_faults": 0}, "search.max_faults", ">= 1"),
+        ({"replays": 1, "must_fail": 2}, "search.must_fail", "in [1, 1]"),
+        ({"max_faults": 0}, "search.max_faults", "in [1, 10]"),
         ({"magnitudes": {"latency": [500]}}, "search.magnitudes.latency", "[low, high]"),
         ({"magnitudes": {"kill": [1, 2]}}, "search.magnitudes.kill", "kill"),
         ({"kinds": ["crash"], "targets": ["app-1"]}, "search", "no fault kind"),
         ({"budget": "soon"}, "search.budget", "duration"),
-        ({"examples": 0}, "search.examples", ">= 1"),
+        ({"examples": 0}, "search.examples", "in [1, 10000]"),
     ],
 )
 def test_bad_search_sections_name_the_key(
@@ -259,24 +283,36 @@ class FakeSystem:
     def is_running(self, name: str) -> bool:
         return name != "app-2"
 
+    def kill(self, name: str, sig: int = 9) -> None:
+        self.actions.append(("kill", name))
+
+    def pause(self, name: str) -> None:
+        self.actions.append(("pause", name))
+
     def restart(self, name: str) -> None:
         self.actions.append(("restart", name))
 
     def resume(self, name: str) -> None:
         self.actions.append(("resume", name))
 
-    def seed(self, seed: int, reset: bool = False) -> None:
+    def seed(self, seed: int | None = None, reset: bool = False) -> None:
         self.actions.append(("seed", str(seed), str(reset)))
 
 
-def test_reset_heals_links_restarts_the_dead_resumes_the_paused_and_reseeds_fast() -> None:
+def test_reset_heals_links_restarts_the_dead_resumes_the_paused_and_reseeds_fast(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from harness.run import lifecycle
+
     system = FakeSystem()
-    reset_system(system, 7)  # type: ignore[arg-type]
+    monkeypatch.setattr(lifecycle, "check_reset", lambda s: s.actions.append(("check",)))
+    reset_system(system, reference(), 7)  # type: ignore[arg-type]
     assert system.actions == [
         ("reset",),
         ("resume", "app-1"),
         ("restart", "app-2"),
         ("seed", "7", "True"),
+        ("check",),
     ]
 
 
@@ -290,7 +326,7 @@ def test_the_reference_topology_has_a_fast_reset_command() -> None:
 
 def test_the_deletion_pass_drops_faults_the_failure_does_not_need() -> None:
     from harness.faults import Kill, Latency, ScheduledFault
-    from harness.search import Candidate, _delete_pass
+    from harness.search.engine import Candidate, _delete_pass
 
     lat = ScheduledFault(8.0, Latency(link="app-1->postgres", latency=50), 1.0)
     kill = ScheduledFault(8.0, Kill(component="postgres"), 1.0)

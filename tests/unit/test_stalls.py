@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from harness.experiment import Expectation
@@ -34,11 +36,11 @@ def test_a_stall_in_the_window_makes_the_run_unknown_and_says_where() -> None:
 def test_a_stalled_machine_meets_no_expectation_neither_pass_nor_fail() -> None:
     latency_failed = Verdict("latency", False, message="p99 1195 ms > 300 ms")
     stalled = machine_verdict(report(Stall(0, 12.0, 1.5)), 10.0, 20.0)
-    assert Expectation("fail", ("latency",)).judge([latency_failed])[0]
-    met, why = Expectation("fail", ("latency",)).judge([latency_failed, stalled])
-    assert not met and "machine itself stalled" in why
-    met, _ = Expectation("pass").judge([Verdict("latency", True), stalled])
-    assert not met
+    assert Expectation("fail", ("latency",)).judge([latency_failed]).met
+    j = Expectation("fail", ("latency",)).judge([latency_failed, stalled])
+    assert j.outcome == "inconclusive" and "machine itself stalled" in j.why
+    j = Expectation("pass").judge([Verdict("latency", True), stalled])
+    assert j.outcome == "inconclusive"
 
 
 def test_the_watcher_reports_a_stall_of_its_cpu() -> None:
@@ -53,3 +55,36 @@ def test_the_watcher_reports_a_stall_of_its_cpu() -> None:
     assert [s.cpu for s in stalls] == [sorted(os.sched_getaffinity(0))[0]]
     assert 0.3 < stalls[0].seconds < 1.0
     assert all(p.poll() is not None for p in watch._procs)  # every watcher stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
+    except OSError:
+        return False
+
+
+def test_the_watchers_die_with_a_harness_killed_by_sigkill() -> None:
+    script = (
+        "import time\n"
+        "from harness.stalls import StallWatch\n"
+        "with StallWatch() as watch:\n"
+        "    print(*[p.pid for p in watch._procs], flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    harness = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert harness.stdout is not None
+        watchers = [int(p) for p in harness.stdout.readline().split()]
+        assert watchers and all(_alive(p) for p in watchers)
+        harness.kill()  # no teardown of any kind
+        harness.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while any(_alive(p) for p in watchers) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not [p for p in watchers if _alive(p)], "a watcher outlived its harness"
+    finally:
+        if harness.poll() is None:
+            harness.kill()
+            harness.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 from report_fakes import make_run
 
+from harness import journal
+from harness.invariants import Verdict
 from harness.summary import append_step_summary, headline, row, side_by_side, suite_markdown
 from harness.summary import write_summary as write_run_summary
 
@@ -22,14 +25,20 @@ from harness.summary import write_summary as write_run_summary
         ("recovers", True, {"recovery_s": 2.5}, "recovers in 2.5 s"),
         ("steady-latency", True, {"count": 3, "p99_ms": 12.0}, "steady-latency: p99 12 ms"),
         ("after", None, {"availability": 0.99512}, "after: availability 0.9951 ?"),
-        ("no_lost_scans", True, {"lost": 0, "duplicated": 2}, "lost scans 0, duplicated 2"),
+        (
+            "no_lost_scans",
+            False,
+            {"acknowledged": 9, "lost": 0, "duplicated": 2},
+            "no_lost_scans: lost 0, duplicated 2 ✗",
+        ),
+        ("fresh", True, {"stale_reads": 0}, "fresh: stale reads 0"),
         ("faults_took_effect", True, {"faults": 2, "took_effect": 2}, "faults took effect 2/2"),
         ("custom", True, {"x": 1.23456}, "custom x=1.23"),
         ("custom", None, {}, "custom ?"),
     ],
 )
 def test_headline(name: str, valid: bool | None, figures: dict, expected: str) -> None:
-    assert headline({"name": name, "valid": valid, "figures": figures}) == expected
+    assert headline(Verdict(name, valid, figures)) == expected
 
 
 def test_row_and_suite_table(tmp_path: Path) -> None:
@@ -43,17 +52,18 @@ def test_row_and_suite_table(tmp_path: Path) -> None:
     assert lines[2] == "| experiment | profile | verdict | key figures | report |"
     assert len([x for x in lines if x.startswith("| story |")]) == 2
     assert "[report](story/20260101-070000-000-naive/report.html)" in text
-    assert "goodput 0.31 C ✗ · recovers never ✗ · lost scans 3 ✗" in text
+    assert "goodput 0.31 C ✗ · recovers never ✗ · no_lost_scans: lost 3 ✗" in text
     assert "Not as expected" not in text
+
+
+def _edit(path: Path, **changes: object) -> None:
+    record = journal.read(path)
+    journal.write(path, dataclasses.replace(record, **changes))  # type: ignore[arg-type]
 
 
 def test_not_met_is_listed_with_why_and_pipes_escaped(tmp_path: Path) -> None:
     path = make_run(tmp_path, "naive")
-    journal = (path / "journal.json").read_text()
-    journal = journal.replace('"met": true', '"met": false').replace(
-        "failed as expected: goodput, recovers", "expected a | b"
-    )
-    (path / "journal.json").write_text(journal)
+    _edit(path, outcome="not_met", why="expected a | b")
     text = suite_markdown([row(path)])
     assert "0/1 as expected" in text
     assert "❌ not met" in text
@@ -62,9 +72,14 @@ def test_not_met_is_listed_with_why_and_pipes_escaped(tmp_path: Path) -> None:
 
 def test_aborted_run_says_so(tmp_path: Path) -> None:
     path = make_run(tmp_path, "naive")
-    journal = (path / "journal.json").read_text().replace('"aborted": null', '"aborted": "slow"')
-    (path / "journal.json").write_text(journal)
+    _edit(path, aborted="slow")
     assert row(path).figures[0] == "aborted: slow"
+
+
+def test_inconclusive_runs_are_listed_apart(tmp_path: Path) -> None:
+    path = make_run(tmp_path, "naive", outcome="inconclusive")
+    text = suite_markdown([row(path)])
+    assert "⚠️ inconclusive" in text and "Inconclusive:" in text and "Not as expected" not in text
 
 
 def test_write_run_summary_links_own_report(tmp_path: Path) -> None:
@@ -124,7 +139,16 @@ def test_other():
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     env = {**os.environ, "GITHUB_STEP_SUMMARY": str(step)}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--runs-dir", str(runs)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--harness-runs-dir",
+            str(runs),
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,

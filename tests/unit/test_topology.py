@@ -79,7 +79,7 @@ def test_render_placeholders_as_seen_from_a_component(tmp_path: Path) -> None:
     [
         (("probe: {tcp: true}", "probe: {smtp: 25}"), "components.db.probe", "one of"),
         (("probe: {tcp: true}", "probe: {}"), "components.db.probe", "exactly one of"),
-        (("replicas: 2", "replicas: -1"), "components.web.replicas", ">= 0"),
+        (("replicas: 2", "replicas: -1"), "components.web.replicas", "in [0, 26]"),
         (("replicas: 2", "replicas: lots"), "components.web.replicas", "integer"),
         (("    command: [db", "    comand: [db"), "components.db.comand", "unknown key"),
         (("{from: web, to: db}", "{from: web, to: dbx}"), "links[1].to", "component or group"),

@@ -1,2 +1,0 @@
-"""Docker images of the containers backend: Dockerfiles per component and their builder
-(:mod:`harness.docker.images`)."""
