@@ -29,6 +29,7 @@ from pathlib import Path
 from harness.lazyfs.mount import unmount_under
 
 LABEL = "HARNESS_SESSION"
+ELSEWHERE = "elsewhere"  # <default base>/elsewhere/<id>: a session under another base
 
 
 def base_dir() -> Path:
@@ -52,6 +53,11 @@ class Session:
     dir: Path
     _lock_fd: int
 
+    # a session under another base (a test's temporary directory, $HARNESS_BASE_DIR) is
+    # also noted in the default base, so that the next run anywhere reaps it even when
+    # its own base was deleted with the crashed run's groups file in it
+    pointer: Path | None = None
+
     @classmethod
     def open(cls, base: Path | None = None) -> Session:
         base = base or base_dir()
@@ -63,16 +69,30 @@ class Session:
         (path / "session.json").write_text(
             json.dumps({"id": sid, "pid": os.getpid(), "started": time.time()})
         )
-        return cls(sid, path, fd)
+        pointer = None
+        home = base_dir()
+        if base.resolve() != home.resolve():
+            try:  # best effort: another user's default base may be closed to this one
+                pointer = home / ELSEWHERE / sid
+                pointer.parent.mkdir(mode=0o700, exist_ok=True)
+                pointer.write_text(f"{path}\n")
+            except OSError:
+                pointer = None
+        return cls(sid, path, fd, pointer)
 
     def record_group(self, pgid: int) -> None:
         """Remember a process group this session started (for the reaper)."""
-        with open(self.dir / "groups", "a") as fh:
-            fh.write(f"{pgid} {_start_time(pgid)}\n")
+        line = f"{pgid} {_start_time(pgid)}\n"
+        for where in (self.dir / "groups", self.pointer):
+            if where is not None:
+                with open(where, "a") as fh:
+                    fh.write(line)
 
     def close(self) -> None:
         unmount_under(self.dir)  # a LazyFS mount left behind would stop the removal
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.pointer is not None:
+            self.pointer.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             os.close(self._lock_fd)
 
@@ -236,15 +256,39 @@ def kill_labelled(session_ids: set[str]) -> int:
     return len(pids)
 
 
+def reap_elsewhere() -> list[str]:
+    """Kill the process groups of crashed sessions that lived under another base (their
+    pointer files in the default base); their own base's reaper removes the rest."""
+    pointers = base_dir() / ELSEWHERE
+    if not pointers.is_dir():
+        return []
+    ended = []
+    for pointer in pointers.iterdir():
+        try:
+            where, *groups = pointer.read_text().splitlines()
+        except (OSError, ValueError):
+            continue
+        session = Path(where)
+        if session.is_dir() and is_alive(session):
+            continue
+        pairs = (line.split() for line in groups if line.strip())
+        kill_groups({int(p[0]): int(p[1]) for p in pairs if len(p) == 2 and p[1].isdigit()})
+        kill_labelled({pointer.name})
+        pointer.unlink(missing_ok=True)
+        ended.append(pointer.name)
+    return ended
+
+
 def reap(base: Path | None = None) -> list[str]:
     """Remove what crashed sessions left behind: processes, port reservations, files."""
     base = base or base_dir()
+    elsewhere = reap_elsewhere()
     sessions = base / "sessions"
     if not sessions.is_dir():
-        return []
+        return elsewhere
     dead = [p for p in sessions.iterdir() if p.is_dir() and not is_alive(p)]
     if not dead:
-        return []
+        return elsewhere
     ids = {p.name for p in dead}
     for path in dead:
         kill_groups(recorded_groups(path))
@@ -258,4 +302,4 @@ def reap(base: Path | None = None) -> list[str]:
     for path in dead:
         unmount_under(path)  # the killed LazyFS processes' stale mounts
         shutil.rmtree(path, ignore_errors=True)
-    return sorted(ids)
+    return sorted(ids | set(elsewhere))

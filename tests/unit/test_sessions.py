@@ -9,7 +9,17 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.sessions import LABEL, Session, is_alive, labelled_processes, reap
+
+
+@pytest.fixture(autouse=True)
+def default_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A default base of this test's own: other workers' reapers never see its sessions."""
+    home = tmp_path / "default-base"
+    monkeypatch.setenv("HARNESS_BASE_DIR", str(home))
+    return home
 
 
 def test_a_session_is_alive_while_its_owner_holds_the_lock(tmp_path: Path) -> None:
@@ -70,3 +80,56 @@ def test_descendants_walks_the_whole_tree_and_matches_a_full_scan() -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
         tree.wait()
+
+
+def test_a_crashed_session_whose_base_was_deleted_is_reaped_from_the_default_base(
+    tmp_path: Path, default_base: Path
+) -> None:
+    """A run under a temporary base that was SIGKILLed and whose base was then removed
+    (a test's tmp_path) leaves its groups noted in the default base: the next run, under
+    any base, kills them, even a process that rewrote its environment (no label)."""
+    import shutil
+
+    elsewhere = tmp_path / "elsewhere-base"
+    code = (
+        "import subprocess, sys; from pathlib import Path; from harness.sessions import Session;"
+        "s = Session.open(Path(sys.argv[1]));"
+        "p = subprocess.Popen(['sleep', '60'], start_new_session=True,"
+        " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
+        "s.record_group(p.pid); print(s.id, p.pid)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(elsewhere)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    sid, pid = out[0], int(out[1])
+    try:
+        assert (default_base / "elsewhere" / sid).read_text().startswith(str(elsewhere))
+        shutil.rmtree(elsewhere)
+        assert reap(tmp_path / "another-base") == [sid]
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(pid)
+        assert not (default_base / "elsewhere" / sid).exists()
+    finally:
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_live_session_elsewhere_is_left_alone(tmp_path: Path, default_base: Path) -> None:
+    session = Session.open(tmp_path / "elsewhere-base")
+    try:
+        assert session.pointer is not None and session.pointer.exists()
+        assert reap(tmp_path / "another-base") == []
+        assert session.dir.exists()
+    finally:
+        session.close()
+    assert not session.pointer.exists()
