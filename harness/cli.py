@@ -122,7 +122,8 @@ def up(
             out = [f"{c.name} {url}" for c, url in zip(topo.entrypoints, ep.gateways, strict=True)]
             out.append(f"toxiproxy {ep.toxiproxy}")
             gateways = {c.name for c in topo.entrypoints}
-            out += [f"{c.name} {c.url}" for c in ep.components.values() if c.name not in gateways]
+            # with their passwords: the terminal is the user's, who started the system
+            out += [f"{c.name} {c.dsn}" for c in ep.components.values() if c.name not in gateways]
             click.echo("\n".join(out))
             click.echo(
                 f"# {topo.name} ({topo.profile}) ready in {ready:.2f} s,"

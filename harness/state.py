@@ -306,10 +306,13 @@ def _sql(
             raise LookupError(f"no link {r.via!r}; links: {sorted(system.endpoints.links)}")
         host, port = links[0].listen.rsplit(":", 1)
         source = f"{links[0].name} ({links[0].listen})"
+        target = system.endpoints.components.get(links[0].target)
+        password = None if target is None else target.password
     else:
         comp = system.endpoints.components[r.component]
         host, port = comp.host, str(comp.port)
         source = f"{r.component} ({host}:{port})"
+        password = comp.password
     deadline = time.monotonic() + READ_TIMEOUT
     while True:
         try:
@@ -317,6 +320,7 @@ def _sql(
                 host=host,
                 port=int(port),
                 user=r.user,
+                password=password,
                 dbname=r.database,
                 connect_timeout=3,
                 row_factory=dict_row,

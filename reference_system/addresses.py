@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+# Passwords come from the environment, never the command line (which `ps` shows to every
+# local user): libpq's and asyncpg's own PGPASSWORD for PostgreSQL, this one for Redis.
+REDIS_PASSWORD_ENV = "REFSYS_REDIS_PASSWORD"
+
+
+def redis_password() -> str | None:
+    """Redis's password (``$REFSYS_REDIS_PASSWORD``); None when unset or empty."""
+    return os.environ.get(REDIS_PASSWORD_ENV) or None
 
 
 @dataclass(frozen=True)
@@ -25,7 +35,8 @@ def parse_hostport(text: str, what: str = "address") -> Endpoint:
 
 
 def postgres_dsn(target: str) -> str:
-    """A libpq URI for ``HOST:PORT`` (user and database ``postgres``, trust auth).
+    """A libpq URI for ``HOST:PORT`` (user and database ``postgres``; the password, if
+    the server wants one, from ``$PGPASSWORD``).
 
     A value that already looks like a DSN (``postgresql://...`` or ``key=value``) is
     returned unchanged.

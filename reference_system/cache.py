@@ -31,7 +31,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from reference_system.addresses import Endpoint
+from reference_system.addresses import Endpoint, redis_password
 from reference_system.breaker import CircuitBreaker
 from reference_system.database import Unavailable
 from reference_system.resp import Redis, RedisError, ReplyError
@@ -175,7 +175,12 @@ class CodeCache:
         # Read-model entries never expire: a miss must mean "not loaded", not "aged out".
         self.ttl_s = 0 if read_model else self.stale_s
         self.breaker = breaker
-        self.client = Redis(endpoint.host, endpoint.port, connect_timeout_s=timeout_s or 5.0)
+        self.client = Redis(
+            endpoint.host,
+            endpoint.port,
+            connect_timeout_s=timeout_s or 5.0,
+            password=redis_password(),
+        )
 
     def _check_breaker(self) -> None:
         if self.breaker is not None and not self.breaker.allow():

@@ -101,10 +101,16 @@ class Redis:
     """One lazily (re)connected, pipelined connection to a Redis server."""
 
     def __init__(
-        self, host: str, port: int, connect_timeout_s: float | None = 1.0, stall_s: float = 1.0
+        self,
+        host: str,
+        port: int,
+        connect_timeout_s: float | None = 1.0,
+        stall_s: float = 1.0,
+        password: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
+        self.password = password  # sent with AUTH first on every new connection
         self.connect_timeout_s = connect_timeout_s
         self.stall_s = stall_s
         self._proto: _Protocol | None = None
@@ -132,6 +138,17 @@ class Redis:
             raise RedisError(
                 f"cannot connect to redis {self.host}:{self.port}: {type(exc).__name__} {exc}"
             ) from None
+        if self.password is not None:
+            try:
+                async with asyncio.timeout(self.connect_timeout_s):
+                    command: Any = ("AUTH", self.password)  # the stub wants a 1-tuple
+                    (auth,) = proto.send(hiredis.pack_command(command), 1)
+                    await auth
+            except (TimeoutError, RedisError) as exc:
+                proto.abort(RedisError("AUTH failed"))
+                raise RedisError(
+                    f"redis {self.host}:{self.port} did not take AUTH: {type(exc).__name__} {exc}"
+                ) from None
         self._proto = proto
         return proto
 

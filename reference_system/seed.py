@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from redis.exceptions import RedisError
 
-from reference_system.addresses import parse_hostport, postgres_dsn
+from reference_system.addresses import parse_hostport, postgres_dsn, redis_password
 from reference_system.cache import COMPLETE_KEY, encode_fields, entry_key
 from reference_system.schema import DDL
 from reference_system.settings import OVERRIDES_ENV, PROFILES, SettingsError
@@ -219,7 +219,9 @@ def load_read_model(cur: psycopg.Cursor, target: str, label: str = "") -> int:
     flat = read_model_values(cur, time.time())
     count = len(flat) // 2
     ep = parse_hostport(target, "--redis")
-    client = redis_lib.Redis(host=ep.host, port=ep.port, socket_timeout=30)
+    client = redis_lib.Redis(
+        host=ep.host, port=ep.port, password=redis_password(), socket_timeout=30
+    )
     try:
         pipe = client.pipeline(transaction=False)
         pipe.flushdb()

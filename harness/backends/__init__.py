@@ -7,9 +7,10 @@ serving traffic is split into small optional abilities, so a fault asks
 from __future__ import annotations
 
 import signal
+import urllib.parse
 from collections.abc import Collection, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from harness.topology import Topology
@@ -25,14 +26,27 @@ class ComponentEndpoint:
     host: str
     port: int
     probe: str
+    # what the harness's own clients give it (the topology's `password:`); never printed
+    password: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def url(self) -> str:
+        """Its address as a URL, for people: no password in it."""
         if self.probe == "postgres":
             return f"postgresql://postgres@{self.host}:{self.port}/postgres"
         if self.probe == "redis":
             return f"redis://{self.host}:{self.port}/0"
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def dsn(self) -> str:
+        """Its address for a client library: `url` with the password, when it has one."""
+        if self.password is None or self.probe not in ("postgres", "redis"):
+            return self.url
+        secret = urllib.parse.quote(self.password, safe="")
+        if self.probe == "postgres":
+            return f"postgresql://postgres:{secret}@{self.host}:{self.port}/postgres"
+        return f"redis://:{secret}@{self.host}:{self.port}/0"
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,14 @@ class LocalSystem:
             ),
             toxiproxy=f"http://{HOST}:{tox_port}",
             components={
-                c.name: ComponentEndpoint(c.name, c.group, HOST, ports[c.name], c.probe.kind)
+                c.name: ComponentEndpoint(
+                    c.name,
+                    c.group,
+                    HOST,
+                    ports[c.name],
+                    c.probe.kind,
+                    None if c.password is None else render(c.password, self.ctx, c.name),
+                )
                 for c in topo.components
             },
             links={
@@ -358,7 +365,7 @@ class LocalSystem:
                     f"exited with code {running.popen.returncode} before it was ready",
                     self.logs(name),
                 )
-            if probes.check(probe, HOST, port):
+            if probes.check(probe, HOST, port, self._password(name)):
                 return
             if self._closing.is_set():
                 raise HarnessError(f"{name}: start abandoned, the system is shutting down")
@@ -372,6 +379,10 @@ class LocalSystem:
             time.sleep(pause)
             pause = min(pause * 1.5, 0.02)
 
+    def _password(self, name: str) -> str | None:
+        endpoint = self.endpoints.components.get(name)  # Toxiproxy is no component
+        return None if endpoint is None else endpoint.password
+
     # --- abilities -------------------------------------------------------------------------
     def seed(self, seed: int | None = None, reset: bool = False) -> None:
         """Run the topology's seed command (if any) against the running system; with
@@ -382,7 +393,8 @@ class LocalSystem:
             return
         ctx = self.ctx if seed is None else RenderContext(**{**self.ctx.__dict__, "seed": seed})
         command = [render(t, ctx, None) for t in template]
-        run_seed(command, self._env("seed", {}))
+        env = {k: render(v, ctx, None) for k, v in self.topology.seed_env.items()}
+        run_seed(command, self._env("seed", env))
 
     def pid(self, name: str) -> int | None:
         running = self.procs.get(name)
@@ -494,7 +506,9 @@ class LocalSystem:
 
         components = dict(self.endpoints.components)
         target = components[to]
-        components[name] = replace(components[name], host=target.host, port=target.port)
+        components[name] = replace(
+            components[name], host=target.host, port=target.port, password=target.password
+        )
         self.endpoints = replace(self.endpoints, components=components)
 
 

@@ -60,7 +60,7 @@ class DbLoss:
         name = self.component
         if not hasattr(system, "wipe_data"):
             raise FaultError(f"{self.describe()}: backend cannot wipe data")
-        before = count_rows(system.endpoints.components[name].url)
+        before = count_rows(system.endpoints.components[name].dsn)
         _BEFORE[(id(system), name)] = before
         pid = system.pid(name)
 
@@ -105,7 +105,7 @@ class DbLoss:
         ]
 
         def action() -> None:
-            with psycopg.connect(ep.url, autocommit=True, connect_timeout=5) as conn:
+            with psycopg.connect(ep.dsn, autocommit=True, connect_timeout=5) as conn:
                 conn.execute("SELECT pg_promote(true, 30)")
             for link in links:
                 system.toxiproxy.set_upstream(link, upstream)
@@ -113,7 +113,7 @@ class DbLoss:
                 system.redirect(name, replica)
 
         def verify(_: None) -> list[Check]:
-            with psycopg.connect(ep.url, autocommit=True, connect_timeout=5) as conn:
+            with psycopg.connect(ep.dsn, autocommit=True, connect_timeout=5) as conn:
                 row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
                 recovering = row is not None and row[0]
             checks = [
@@ -125,6 +125,7 @@ class DbLoss:
                 )
             ]
             for link in links:
+                wire.remember_password(system.endpoints.links[link].listen, ep.password)
                 s = wire.bulk(system.endpoints.links[link].listen, "postgres", timeout=5.0)
                 checks.append(
                     Check(
@@ -138,7 +139,7 @@ class DbLoss:
             return checks
 
         evidence = act(self.describe(), "heal", action, verify)
-        after = count_rows(ep.url)
+        after = count_rows(ep.dsn)
         return _with_figures(
             evidence,
             {
@@ -164,7 +165,9 @@ class DbLoss:
             checks = [answers(system, name)]
             for link in system.topology.links:
                 if link.target == name:
-                    s = wire.bulk(system.endpoints.links[link.name].listen, "postgres", 0, 0, 5.0)
+                    listen = system.endpoints.links[link.name].listen
+                    wire.remember_password(listen, system.endpoints.components[name].password)
+                    s = wire.bulk(listen, "postgres", 0, 0, 5.0)
                     checks.append(
                         Check(
                             link.name,
@@ -177,7 +180,7 @@ class DbLoss:
             return checks
 
         evidence = act(self.describe(), "heal", action, verify)
-        after = count_rows(system.endpoints.components[name].url) if evidence.took_effect else {}
+        after = count_rows(system.endpoints.components[name].dsn) if evidence.took_effect else {}
         return _with_figures(
             evidence,
             {

@@ -436,9 +436,12 @@ class LinkDown:
 
 
 def link_address(system: Any, link: str) -> tuple[str, str]:
-    """The proxy's listen address and the protocol its target speaks."""
+    """The proxy's listen address and the protocol its target speaks (the target's
+    password, if it has one, remembered for that address: `wire.remember_password`)."""
     endpoint = system.endpoints.links[link]
     protocol = system.topology.component(endpoint.target).probe.kind
+    target = system.endpoints.components.get(endpoint.target)
+    wire.remember_password(endpoint.listen, None if target is None else target.password)
     return endpoint.listen, protocol
 
 

@@ -309,10 +309,10 @@ def answers(system: Any, name: str) -> Check:
     comp = system.topology.component(name)
     ep = system.endpoints.components[name]
     deadline = time.monotonic() + 10.0
-    ok = probes.check(comp.probe, ep.host, ep.port)
+    ok = probes.check(comp.probe, ep.host, ep.port, ep.password)
     while not ok and time.monotonic() < deadline:
         time.sleep(0.02)
-        ok = probes.check(comp.probe, ep.host, ep.port)
+        ok = probes.check(comp.probe, ep.host, ep.port, ep.password)
     return Check(
         name, f"answers {probes.describe(comp.probe, ep.host, ep.port)}", ok, time.monotonic()
     )

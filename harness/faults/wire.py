@@ -22,6 +22,9 @@ import time
 from dataclasses import dataclass
 
 PROTOCOLS = ("postgres", "redis", "http")
+# The password the server behind an address wants, looked up by address as libpq looks
+# up a .pgpass file: filled by `remember_password` for the links a fault measures.
+_PASSWORDS: dict[str, str] = {}
 _SSL_REQUEST = struct.pack("!II", 8, 80877103)
 _HTTP_PAD_MAX = 6000  # nginx refuses header lines over 8 KB; the answer still comes back
 
@@ -35,6 +38,15 @@ class Sample:
     received: int = 0  # bytes received
     chunks: int = 0  # recv() calls that returned data
     error: str = ""  # "reset", "eof", "timeout", "refused" or an exception text
+
+
+def remember_password(addr: str, password: str | None) -> None:
+    """Give ``password`` (PostgreSQL: SCRAM, MD5 or cleartext; Redis: AUTH) to the server
+    behind ``addr`` from now on; None forgets it."""
+    if password is None:
+        _PASSWORDS.pop(addr, None)
+    else:
+        _PASSWORDS[addr] = password
 
 
 def split(addr: str) -> tuple[str, int]:
@@ -72,6 +84,11 @@ def bulk(
         payload = b"x" * n
         request = b"*2\r\n$4\r\nECHO\r\n$%d\r\n%s\r\n" % (n, payload)
         want = len(b"$%d\r\n" % n) + n + 2
+        password = _PASSWORDS.get(addr)
+        if password is not None:  # AUTH in the same write: one round trip, as before
+            pw = password.encode()
+            request = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw) + request
+            want += len(b"+OK\r\n")
         return _exchange(addr, request, lambda buf: len(buf) >= want, timeout)
     if protocol == "postgres":
         return _postgres_query(
@@ -140,7 +157,11 @@ def _exchange(addr: str, request: bytes, done, timeout: float) -> Sample:
 
 
 def _postgres_query(addr: str, sql: str, timeout: float) -> Sample:
-    """Start a trust-authenticated session as ``postgres``, then time one simple query."""
+    """Start a session as ``postgres`` (with the address's password when the server asks
+    for one), then time one simple query."""
+    from harness.probes import PgAuth
+
+    auth = PgAuth(_PASSWORDS.get(addr))
     try:
         sock = socket.create_connection(split(addr), timeout=timeout)
     except OSError as exc:
@@ -157,6 +178,12 @@ def _postgres_query(addr: str, sql: str, timeout: float) -> Sample:
             while (kind := reader.next()) != b"Z":
                 if kind == b"E":
                     return Sample(False, time.perf_counter() - started, error="startup refused")
+                if kind == b"R" and reader.body[:4] != bytes(4):
+                    reply = auth.answer(reader.body)
+                    if reply is None:
+                        return Sample(False, time.perf_counter() - started, error="no password")
+                    if reply:
+                        sock.sendall(b"p" + struct.pack("!I", 4 + len(reply)) + reply)
             query = sql.encode() + b"\0"
             started = time.perf_counter()
             reader.received = reader.chunks = 0
@@ -189,6 +216,7 @@ class _Messages:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock, self.buf, self.received, self.chunks = sock, bytearray(), 0, 0
+        self.body = b""  # the last message's body
 
     def _fill(self, n: int) -> None:
         while len(self.buf) < n:
@@ -204,6 +232,7 @@ class _Messages:
         kind = bytes(self.buf[:1])
         (length,) = struct.unpack("!I", self.buf[1:5])
         self._fill(1 + length)
+        self.body = bytes(self.buf[5 : 1 + length])
         del self.buf[: 1 + length]
         return kind
 

@@ -61,7 +61,7 @@ def targets(spec: MetricsSpec, endpoints: Endpoints) -> list[Target]:
     for name, ep in endpoints.components.items():
         source = spec.components.get(name) or spec.components.get(ep.group)
         if source is not None:
-            out.append(Target(name, source.kind, ep.host, ep.port, source.path, ep.url))
+            out.append(Target(name, source.kind, ep.host, ep.port, source.path, ep.dsn))
     if spec.toxiproxy:
         api = urlsplit(endpoints.toxiproxy)
         out.append(Target("toxiproxy", "toxiproxy", api.hostname or "127.0.0.1", api.port or 0))
@@ -82,15 +82,19 @@ class Sampler:
             "targets": [asdict(t) for t in self.targets],
         }
         self._proc = proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.metrics.sampler", json.dumps(config)],
+            [sys.executable, "-m", "harness.metrics.sampler"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "HARNESS_COMPONENT": "metrics-sampler"},
             start_new_session=True,  # a scheduling group of its own, niced (see `main`)
         )
+        # the config on stdin, not argv: it holds the components' passwords
+        assert proc.stdin is not None and proc.stdout is not None
+        with contextlib.suppress(OSError):
+            proc.stdin.write(json.dumps(config).encode() + b"\n")
+            proc.stdin.flush()
         # its imports and first connections before the clock starts, not during the load
-        assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT)
         if ready:
             proc.stdout.readline()
@@ -153,8 +157,9 @@ def _sample(
     out.flush()
 
 
-def main(config_json: str) -> None:
-    """The process: wait for t0 on stdin, then sample every interval until stopped."""
+def main() -> None:
+    """The process: read its config (one JSON line) and then t0 on stdin, then sample
+    every interval until stopped."""
     _die_with_parent()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -162,7 +167,7 @@ def main(config_json: str) -> None:
         f.write(str(NICE))
     with contextlib.suppress(OSError):
         os.nice(NICE)
-    config = json.loads(config_json)
+    config = json.loads(sys.stdin.readline())
     every = float(config["every"])
     targets = [Target(**t) for t in config["targets"]]
     readers = {t.component: reader(t.kind, t.host, t.port, t.path, t.url) for t in targets}
@@ -207,4 +212,4 @@ def main(config_json: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

@@ -81,7 +81,7 @@ def check_reset(system: System) -> None:
         if isinstance(system, Killable) and not system.is_running(name):
             raise ResetFailed(f"{name} is not running")
         probe = system.topology.component(name).probe
-        if not probes.check(probe, ep.host, ep.port):
+        if not probes.check(probe, ep.host, ep.port, ep.password):
             raise ResetFailed(f"{name} does not answer {probes.describe(probe, ep.host, ep.port)}")
 
 

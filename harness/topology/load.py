@@ -43,7 +43,18 @@ __all__ = [
 REFERENCE = Path(__file__).resolve().parents[2] / "reference_system" / "topology.yaml"
 
 _TOP_KEYS = frozenset(
-    {"name", "description", "params", "profiles", "components", "links", "seed", "reset", "images"}
+    {
+        "name",
+        "description",
+        "params",
+        "profiles",
+        "components",
+        "links",
+        "seed",
+        "seed_env",
+        "reset",
+        "images",
+    }
 )
 # the sections that say how to test the system rather than how to start it (harness.sut)
 SUT_KEYS = frozenset(
@@ -73,6 +84,7 @@ _COMPONENT_KEYS = frozenset(
         "naming",
         "image",
         "lazyfs",
+        "password",
     }
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(-[a-z0-9_]+)*$")
@@ -207,6 +219,7 @@ def _load(root: Node, profile: str | None, params: Mapping[str, Any]) -> Topolog
         params=MappingProxyType(values),
         seed=root.key("seed").str_list() if root.has("seed") else (),
         reset=root.key("reset").str_list() if root.has("reset") else (),
+        seed_env=MappingProxyType(root.key("seed_env", {}).str_map()),
         source=root.source,
         root=Path(root.source).resolve().parent,
         profile=profile or DEFAULT_PROFILE,
@@ -271,6 +284,7 @@ def _load_group(group: str, node: Node, params: Mapping[str, Any]) -> list[Compo
         after=node.key("after", []).str_list() if node.key("after", []).value else (),
         image=node.key("image").str() if node.has("image") else None,
         lazyfs=_lazyfs(node.key("lazyfs"), params) if node.has("lazyfs") else (),
+        password=node.key("password").str() if node.has("password") else None,
     )
     if replicas == 0:
         return []
@@ -353,6 +367,7 @@ def _check(topo: Topology) -> None:
                 )
         texts = [("command", t) for t in comp.command]
         texts += [(f"env.{k}", v) for k, v in comp.env.items()]
+        texts += [("password", comp.password)] if comp.password is not None else []
         if comp.data_dir:
             texts += [("data_dir.init", t) for t in comp.data_dir.init]
         for where, text in texts:

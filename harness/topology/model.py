@@ -68,6 +68,9 @@ class Component:
     after: tuple[str, ...] = ()
     image: str | None = None
     lazyfs: tuple[str, ...] = ()  # directories of its run directory that live on LazyFS
+    # the password the harness's own clients (probe, data checks, metrics, database
+    # faults) give this component, a template like `${secret:db_password}`
+    password: str | None = None
 
     @property
     def role(self) -> str:
@@ -106,6 +109,7 @@ class Topology:
     seed: tuple[str, ...] = ()
     source: str = "<memory>"
     reset: tuple[str, ...] = ()  # back to the seeded state; empty: seed again
+    seed_env: Mapping[str, str] = field(default_factory=dict)  # the seed's and reset's env
     root: Path = Path(".")
     profile: str = DEFAULT_PROFILE
     profiles: tuple[str, ...] = (DEFAULT_PROFILE,)

@@ -56,7 +56,7 @@ def reference_stack(request: pytest.FixtureRequest) -> Iterator[ReferenceStack]:
         yield ReferenceStack(
             profile=profile,
             gateway_urls=list(ep.gateways),
-            postgres_dsn=ep.components["postgres"].url,
-            redis_url=ep.components["redis"].url,
+            postgres_dsn=ep.components["postgres"].dsn,
+            redis_url=ep.components["redis"].dsn,
             system=system,
         )

@@ -78,7 +78,7 @@ def test_mini_serves_through_toxiproxy_and_tears_down(tmp_path: Path) -> None:
             assert get(url + "/") == 200
         assert set(system.toxiproxy.proxies()) == {link.name for link in topo.links}
         db = ep.components["db"]
-        with psycopg.connect(db.url, connect_timeout=2) as conn:
+        with psycopg.connect(db.dsn, connect_timeout=2) as conn:
             assert conn.execute("select current_user").fetchone() == ("postgres",)
         host, port = ep.links["web-1->db"].listen.split(":")
         with psycopg.connect(host=host, port=int(port), user="postgres", dbname="postgres") as conn:
@@ -140,10 +140,10 @@ def test_abilities_kill_pause_restart_wipe_logs_disconnect(tmp_path: Path) -> No
         assert ping(cache_link)
 
         db = system.endpoints.components["db"]
-        with psycopg.connect(db.url, autocommit=True) as conn:
+        with psycopg.connect(db.dsn, autocommit=True) as conn:
             conn.execute("create table kept (x int)")
         system.restart("db")  # same volume: the table survives
-        with psycopg.connect(db.url) as conn:
+        with psycopg.connect(db.dsn) as conn:
             assert conn.execute("select count(*) from kept").fetchone() == (0,)
         data = system.data_dir("db")
         assert data.exists()
@@ -154,7 +154,7 @@ def test_abilities_kill_pause_restart_wipe_logs_disconnect(tmp_path: Path) -> No
             system.restart("db", timeout=5)
         system.reinit_data("db")  # a fresh copy of the initdb template
         system.restart("db")
-        with psycopg.connect(db.url) as conn:
+        with psycopg.connect(db.dsn) as conn:
             assert conn.execute("select to_regclass('kept')").fetchone() == (None,)
 
         system.kill("cache", signal.SIGTERM)
@@ -240,8 +240,10 @@ def test_reference_topology_serves_seeded_data(tmp_path: Path) -> None:
         for url in system.endpoints.gateways:
             assert get(url + "/nginx-health") == 200
             assert get(url + "/healthz") == 200
-        with psycopg.connect(system.endpoints.components["postgres"].url) as conn:
+        with psycopg.connect(system.endpoints.components["postgres"].dsn) as conn:
             assert conn.execute("select count(*) > 0 from pg_stat_replication").fetchone() == (
                 True,
             )  # the standby streams from postgres through its Toxiproxy link
+        with pytest.raises(psycopg.OperationalError, match="password"):  # none given
+            psycopg.connect(system.endpoints.components["postgres"].url, connect_timeout=3)
     assert_nothing_left(sid)

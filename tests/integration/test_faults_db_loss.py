@@ -31,11 +31,13 @@ class Writer:
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def connect(self) -> psycopg.Connection:
-        host, port = self.system.endpoints.links[self.link].listen.split(":")
+        link = self.system.endpoints.links[self.link]
+        host, port = link.listen.split(":")
         return psycopg.connect(
             host=host,
             port=int(port),
             user="postgres",
+            password=self.system.endpoints.components[link.target].password,
             dbname="postgres",
             autocommit=True,
             connect_timeout=2,
@@ -87,7 +89,7 @@ def test_hardened_promotes_the_replica_and_keeps_every_acknowledged_row(
     hardened: LocalSystem,
 ) -> None:
     system = hardened
-    with psycopg.connect(system.endpoints.components["postgres"].url) as conn:
+    with psycopg.connect(system.endpoints.components["postgres"].dsn) as conn:
         assert conn.execute("SELECT sync_state FROM pg_stat_replication").fetchall() == [("sync",)]
     schedule = [ScheduledFault(0.5, DbLoss(component="postgres"), duration=0.0)]
     with Writer(system, "app-1->postgres") as writer, run_schedule(system, schedule) as nemesis:
@@ -107,7 +109,7 @@ def test_hardened_promotes_the_replica_and_keeps_every_acknowledged_row(
     assert heal.figures["lost.acked"] == 0
     assert heal.actuated - loss.actuated < 30  # RTO well inside the 30 s of docs/domain.md
     assert not system.is_running("postgres")
-    present = rows(system.endpoints.components["postgres"].url)  # redirected to the new primary
+    present = rows(system.endpoints.components["postgres"].dsn)  # redirected to the new primary
     assert set(writer.acknowledged) <= present, sorted(set(writer.acknowledged) - present)[:10]
     assert len(writer.acknowledged) > acked_at_recovery > 0  # writes before and after
     assert writer.failed > 0  # the loss was felt by the writer
@@ -128,7 +130,7 @@ def test_without_a_replica_the_database_comes_back_empty_and_the_loss_is_recorde
         assert heal.figures["recovery"].startswith("re-initialised")
         assert heal.figures["before.acked"] > 0
         assert "after.acked" not in heal.figures  # the table itself is gone
-        present = rows(system.endpoints.components["db"].url)
+        present = rows(system.endpoints.components["db"].dsn)
         lost = set(writer.acknowledged) - present
         assert lost and min(lost) == 1  # acknowledged rows before the loss are gone
         assert system.is_running("db")

@@ -66,7 +66,7 @@ def test_start_serves_through_toxiproxy_and_tears_down_without_leaks(tmp_path: P
         proxies = system.toxiproxy.proxies()
         assert set(proxies) == {link.name for link in topo.links}
         db = ep.components["db"]
-        with psycopg.connect(db.url, connect_timeout=2) as conn:
+        with psycopg.connect(db.dsn, connect_timeout=2) as conn:
             assert conn.execute("select current_user").fetchone() == ("postgres",)
         # the app-side address of a link is a Toxiproxy listener forwarding to the target
         host, port = ep.links["web-1->db"].listen.split(":")

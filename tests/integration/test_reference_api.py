@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import itertools
+import subprocess
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ import orjson
 import psycopg
 import pytest
 
+from harness.topology import Probe
 from reference_system import tokens
 
 pytestmark = pytest.mark.integration
@@ -631,3 +633,64 @@ def test_components_run_as_their_user_where_the_machine_allows(reference_stack) 
             assert "runs as root, user 'nobody' cannot run it" in running.log.read_text()
         else:
             assert _uid(running.popen.pid) == nobody
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _as_nobody(code: str) -> subprocess.CompletedProcess[str]:
+    """Run Python `code` (standard library only) as user nobody, another local user, with
+    the system's Python (the project's may sit under a home only root can enter)."""
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    return subprocess.run(
+        [SYSTEM_PYTHON, "-I", "-c", code],
+        user=nobody.pw_uid,
+        group=nobody.pw_gid,
+        extra_groups=[],
+        cwd="/",
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_a_local_user_without_the_password_gets_nothing(reference_stack) -> None:
+    """Another local user reaches PostgreSQL and Redis on loopback but is refused without
+    the run's passwords, which are on no process's command line; the harness's own
+    probes, with them, get in."""
+    import os
+
+    from harness import probes
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another local user")
+    if not Path(SYSTEM_PYTHON).exists():
+        pytest.skip(f"no {SYSTEM_PYTHON} to run as user nobody")
+    system = reference_stack.system
+    pg = system.endpoints.components["postgres"]
+    redis = system.endpoints.components["redis"]
+    assert pg.password and redis.password and pg.password != redis.password
+    tried = _as_nobody(
+        "import socket, struct\n"
+        f"s = socket.create_connection(('{pg.host}', {pg.port}), timeout=3)\n"
+        "p = b'user\\0postgres\\0database\\0postgres\\0\\0'\n"
+        "s.sendall(struct.pack('!ii', 8 + len(p), 196608) + p)\n"
+        "r = s.recv(64)\n"
+        "print(r[:1].decode(), struct.unpack('!i', r[5:9])[0])\n"
+        f"s = socket.create_connection(('{redis.host}', {redis.port}), timeout=3)\n"
+        "s.sendall(b'*2\\r\\n$4\\r\\nKEYS\\r\\n$1\\r\\n*\\r\\n')\n"
+        "print(s.recv(64).decode().strip())\n"
+    )
+    assert tried.returncode == 0, tried.stderr
+    pg_answer, redis_answer = tried.stdout.splitlines()
+    assert pg_answer == "R 10", pg_answer  # SASL: a password is asked, nothing is served
+    assert redis_answer.startswith("-NOAUTH"), redis_answer
+    for probe, ep in ((Probe("postgres", "SELECT 1"), pg), (Probe("redis"), redis)):
+        assert probes.check(probe, ep.host, ep.port, ep.password)
+        assert not probes.check(probe, ep.host, ep.port, "wrong")
+    for pid in system.procs.values():
+        cmdline = Path(f"/proc/{pid.popen.pid}/cmdline").read_bytes()
+        assert pg.password.encode() not in cmdline and redis.password.encode() not in cmdline

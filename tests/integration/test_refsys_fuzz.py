@@ -459,7 +459,7 @@ def test_fuzz_reference_api(start_system, profile: str) -> None:
     system.seed()
     gateways = [_hostport(u) for u in system.endpoints.gateways]
     apps = [_hostport(c.url) for c in system.endpoints.components.values() if c.group == "app"]
-    dsn = system.endpoints.components["postgres"].url
+    dsn = system.endpoints.components["postgres"].dsn
     with psycopg.connect(dsn) as conn:
         people = [
             r[0]

@@ -15,7 +15,7 @@ def fake_system() -> Any:
     link = SimpleNamespace(listen="127.0.0.1:1", target="db")
     component = SimpleNamespace(probe=SimpleNamespace(kind="postgres"))
     return SimpleNamespace(
-        endpoints=SimpleNamespace(links={"app->db": link}),
+        endpoints=SimpleNamespace(links={"app->db": link}, components={}),
         topology=SimpleNamespace(component=lambda name: component),
     )
 

@@ -114,7 +114,7 @@ def _system(proxies: dict[str, Any], running: bool = True, port: int = 1) -> Any
 def test_the_reset_check_wants_clean_links_and_every_component_up(monkeypatch) -> None:
     from harness.run import reuse
 
-    monkeypatch.setattr(reuse.probes, "check", lambda probe, host, port: port == 1)
+    monkeypatch.setattr(reuse.probes, "check", lambda probe, host, port, password=None: port == 1)
     clean = {"app-1->postgres": {"enabled": True, "toxics": [], "upstream": "h:5"}}
     check_reset(_system(clean))
     bad = [

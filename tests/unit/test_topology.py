@@ -131,3 +131,31 @@ def test_a_group_scaled_to_zero_is_absent_with_its_links(tmp_path: Path) -> None
     topo = load_topology(write(tmp_path, text))
     assert [c.group for c in topo.components] == ["db", "web", "web"]
     assert not [link for link in topo.links if "extra" in link.name]
+
+
+def test_password_and_seed_env_render_one_secret_per_system(tmp_path: Path) -> None:
+    text = (
+        BASE.replace(
+            "    probe: {tcp: true}\n",
+            '    probe: {tcp: true}\n    password: "${secret:db_pw}"\n',
+            1,
+        )
+        + 'seed: [seed]\nseed_env: {DB_PASSWORD: "${secret:db_pw}"}\n'
+    )
+    topo = load_topology(write(tmp_path, text))
+    assert topo.component("db").password == "${secret:db_pw}"
+    ctx = RenderContext(
+        topology=topo,
+        host="127.0.0.1",
+        ports={"db": 1, "web-1": 2, "web-2": 3},
+        link_ports={},
+        run_dir=tmp_path,
+        seed=1,
+        find_binary=lambda name: name,
+    )
+    secret = render(topo.component("db").password or "", ctx, "db")
+    assert len(secret) >= 32 and render(topo.seed_env["DB_PASSWORD"], ctx, None) == secret
+    bad = text.replace('password: "${secret:db_pw}"', 'password: "${param:nope}"')
+    with pytest.raises(ConfigError) as err:
+        load_topology(write(tmp_path, bad))
+    assert err.value.key == "components.db.password"

@@ -56,8 +56,12 @@ class Layout:
             api_port=ports.allocate(),
         )
 
-    def endpoints(self, topology: Topology) -> Endpoints:
-        """Every address of the run, as the host reaches it."""
+    def endpoints(
+        self, topology: Topology, passwords: Mapping[str, str] | None = None
+    ) -> Endpoints:
+        """Every address of the run, as the host reaches it (with each component's
+        rendered `password:`)."""
+        passwords = passwords or {}
         return Endpoints(
             gateways=tuple(
                 f"http://{HOST}:{self.link_published['client->' + c.name]}"
@@ -66,7 +70,12 @@ class Layout:
             toxiproxy=f"http://{HOST}:{self.api_port}",
             components={
                 c.name: ComponentEndpoint(
-                    c.name, c.group, HOST, self.published[c.name], c.probe.kind
+                    c.name,
+                    c.group,
+                    HOST,
+                    self.published[c.name],
+                    c.probe.kind,
+                    passwords.get(c.name),
                 )
                 for c in topology.components
             },

@@ -25,10 +25,17 @@ class ProbeWait(WaitStrategy):
     """
 
     def __init__(
-        self, name: str, probe: Probe, port: int, timeout: float, closing: threading.Event
+        self,
+        name: str,
+        probe: Probe,
+        port: int,
+        timeout: float,
+        closing: threading.Event,
+        password: str | None = None,
     ) -> None:
         super().__init__()
         self.name, self.probe, self.port, self.closing = name, probe, port, closing
+        self.password = password
         self.with_startup_timeout(int(timeout) if timeout == int(timeout) else 1)
         self.timeout = timeout
 
@@ -37,7 +44,7 @@ class ProbeWait(WaitStrategy):
         started = time.monotonic()
         pause, checks = 0.005, 0
         while True:
-            if probes.check(self.probe, HOST, self.port):
+            if probes.check(self.probe, HOST, self.port, self.password):
                 return
             if self.closing.is_set():
                 raise HarnessError(f"{self.name}: start abandoned, the system is shutting down")

@@ -150,7 +150,12 @@ class ContainersSystem:
             python=sys.executable,
             secrets=self.ctx.secrets,  # one ${secret:NAME} for the containers and the host
         )
-        self.endpoints = self.layout.endpoints(topo)
+        passwords = {
+            c.name: render(c.password, self.host_ctx, c.name)
+            for c in topo.components
+            if c.password is not None
+        }
+        self.endpoints = self.layout.endpoints(topo, passwords)
         self.toxiproxy = NetworkToxiproxy(self.endpoints.toxiproxy, self.layout.to_network(topo))
         self.view = InsideView(topo, self.ctx, self.layout.inside, sid)
 
@@ -226,6 +231,7 @@ class ContainersSystem:
                     self.layout.published[comp.name],
                     self.ready_timeout if timeout is None else timeout,
                     self._closing,
+                    self.endpoints.components[comp.name].password,
                 )
             )
         )
@@ -302,7 +308,12 @@ class ContainersSystem:
         if seed is not None:
             ctx = RenderContext(**{**ctx.__dict__, "seed": seed})
         command = [render(t, ctx, None) for t in template]
-        env = {**os.environ, LABEL: self.labels[SESSION_LABEL], "HARNESS_COMPONENT": "seed"}
+        env = {
+            **os.environ,
+            **{k: render(v, ctx, None) for k, v in self.topology.seed_env.items()},
+            LABEL: self.labels[SESSION_LABEL],
+            "HARNESS_COMPONENT": "seed",
+        }
         run_seed(command, env)
 
     def container(self, name: str) -> Any:
@@ -377,7 +388,14 @@ class ContainersSystem:
             container.kill()
             container.wait(timeout=10)
         container.start()
-        wait = ProbeWait(name, comp.probe, self.layout.published[name], timeout, self._closing)
+        wait = ProbeWait(
+            name,
+            comp.probe,
+            self.layout.published[name],
+            timeout,
+            self._closing,
+            self.endpoints.components[name].password,
+        )
         wait.wait_until_ready(self.containers[name])
 
     def wipe_data(self, name: str) -> None:
@@ -410,7 +428,9 @@ class ContainersSystem:
 
         components = dict(self.endpoints.components)
         target = components[to]
-        components[name] = replace(components[name], host=target.host, port=target.port)
+        components[name] = replace(
+            components[name], host=target.host, port=target.port, password=target.password
+        )
         self.endpoints = replace(self.endpoints, components=components)
 
     @property
