@@ -351,9 +351,14 @@ def _clean(value: Any) -> Any:
 
 
 def to_data(value: Any) -> Any:
-    """Records, mappings, sequences, paths and enums as plain JSON values."""
+    """Records, mappings, sequences, paths and enums as plain JSON values. A field marked
+    ``metadata={"secret": True}`` (a password) is left out: journals are shared."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_data(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_data(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.metadata.get("secret")
+        }
     if isinstance(value, Mapping):
         return {str(k): to_data(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

@@ -140,3 +140,24 @@ def test_a_broken_journal_names_the_field(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     with pytest.raises(JournalError, match="capacity"):
         journal.read(tmp_path)
+
+
+def test_a_password_never_reaches_a_journal() -> None:
+    """Journals are shared with reviewers: a component's password is left out, and a
+    journal read back has none."""
+    from harness.backends import ComponentEndpoint
+
+    endpoint = ComponentEndpoint("db", "db", "127.0.0.1", 5432, "postgres", "hunter2")
+    data = journal.to_data({"components": {"db": endpoint}})
+    assert data == {
+        "components": {
+            "db": {
+                "name": "db",
+                "group": "db",
+                "host": "127.0.0.1",
+                "port": 5432,
+                "probe": "postgres",
+            }
+        }
+    }
+    assert "hunter2" not in json.dumps(data)
