@@ -26,42 +26,34 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import importlib.metadata
-import re
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from harness import journal, progress
-from harness.backends import Killable, LogReadable, Pausable, Restartable, System, get_backend
+from harness.backends import Killable, Pausable, Restartable, System, get_backend
 from harness.blame import blame_all
 from harness.calibrate import CalibrationError
 from harness.experiment import TRUST, Experiment, Judgement
 from harness.faults import ScheduleReport, ScheduleRun, run_schedule
 from harness.history import History, HistoryWriter, Op
-from harness.invariants import FaultRecord, Verdict, check_all, compose, fault_records
+from harness.invariants import Verdict, check_all, compose, fault_records
 from harness.invariants.faults_took_effect import faults_verdict
 from harness.journal import (
     CapacityRecord,
-    ClientRecord,
     ExperimentRef,
-    MetricsRecord,
     RunJournal,
-    TopologyRecord,
     WorkloadRecord,
 )
-from harness.load import LOOP, LoadConfig, LoadResult, Runner, run_generator
+from harness.load import LoadConfig, LoadResult, Runner, run_generator
 from harness.metrics.sampler import Sampler, targets
 from harness.metrics.store import Metrics
 from harness.metrics.store import load as load_metrics
 from harness.run.capacity import resolve_capacity, resolve_own_capacity
 from harness.run.proxied import check_proxied, proxied_links
+from harness.run.records import metrics_record, save_logs, topology_record, versions
+from harness.run.result import RunOptions, RunResult, display_path, replay_command
 from harness.run.reuse import ResetFailed, SystemPool, check_reset
 from harness.run.steady import NAME as STEADY
 from harness.run.steady import check_steady_state, steady_state
@@ -69,133 +61,10 @@ from harness.run.verdicts import generator_verdict
 from harness.stalls import StallWatch, machine_verdict
 from harness.store import RunDir
 from harness.sut import SteadyState, SystemUnderTest
-from harness.tools import find_binary
-
-__all__ = [
-    "EXIT_INCONCLUSIVE",
-    "RERUNS",
-    "RunOptions",
-    "RunResult",
-    "amplification_line",
-    "replay_command",
-    "reset_system",
-    "run",
-]
 
 RERUNS = 1  # how often an inconclusive run is run again
-EXIT_INCONCLUSIVE = 3  # the exit code of a command whose run could not judge
 
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run an experiment: which profile, seed, backend, and where to keep the run."""
-
-    profile: str
-    seed: int = 1
-    backend: str | None = None  # None: the experiment's (default local)
-    runs_dir: Path = Path("runs")
-    capacity: float | None = None  # None: the file's, else calibrate (cached)
-    own_capacity: float | None = None  # for x_own rates; None: calibrate (cached)
-    recalibrate: bool = False
-    progress: Callable[[str], None] | None = None
-    live: bool | None = None  # the live progress line; None: only when stderr is a terminal
-    publish: bool = True  # write report.html and summary.md (a search's examples do not)
-    rerun_of: str | None = None  # the earlier run this one repeats, and why
-    proxy_all: bool = False  # every link through Toxiproxy (default: where a fault may act)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What one run proved, and where its evidence is."""
-
-    experiment: str
-    profile: str
-    seed: int
-    backend: str
-    valid: bool | None  # the composed verdict
-    verdicts: tuple[Verdict, ...]
-    outcome: str  # met | not_met | inconclusive
-    why: str
-    expected: str
-    capacity: CapacityRecord
-    load: LoadResult | None
-    faults: tuple[FaultRecord, ...]
-    run_dir: Path
-    journal: Path
-    replay: str
-    aborted: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    rerun_of: str | None = None
-    clients: tuple[ClientRecord, ...] = ()  # retry amplification per client class
-    own_capacity: CapacityRecord | None = None
-    reused: bool = False  # ran on a system an earlier run used (reset in between)
-
-    @property
-    def met(self) -> bool:
-        return self.outcome == "met"
-
-    @property
-    def inconclusive(self) -> bool:
-        return self.outcome == "inconclusive"
-
-    @property
-    def report(self) -> Path:
-        return self.run_dir / "report.html"
-
-    def headline(self) -> str:
-        state = {"met": "as expected", "not_met": "NOT as expected"}.get(
-            self.outcome, "INCONCLUSIVE"
-        )
-        return f"{self.experiment} [{self.profile}] seed={self.seed}: {state} ({self.why})"
-
-    def summary(self) -> str:
-        lines = [self.headline()]
-        if self.capacity.rps is not None:
-            from harness.summary import capacity_text
-
-            lines.append(f"  {capacity_text(self.capacity)}")
-        own = self.own_capacity
-        if own is not None and own.rps is not None and own is not self.capacity:
-            lines.append(f"  own C of {self.profile} = {own.rps:.0f} req/s ({own.source})")
-        if self.clients:
-            lines.append("  attempts per intent: " + amplification_line(self.clients))
-        for v in self.verdicts:
-            lines.append(f"  {v}")
-            if v.blame:
-                lines.append(f"      blame: {v.blame}")
-        if self.rerun_of:
-            lines.append(f"  rerun of {self.rerun_of}")
-        lines.append(f"  journal: {self.journal}")
-        lines.append(f"  report:  {self.report}")
-        lines.append(f"  replay:  {self.replay}")
-        return "\n".join(lines)
-
-
-def amplification_line(clients: tuple[ClientRecord, ...]) -> str:
-    """`good 1.02 (1,480 intents, 98.6% answered), buggy 7.31 (...)`: retry amplification."""
-    parts = []
-    for c in clients:
-        answered = c.answered / c.intents if c.intents else 0.0
-        parts.append(
-            f"{c.client_class} {c.amplification:.2f}"
-            f" ({c.intents:,} intents, {answered:.1%} answered, longest {c.max_attempts})"
-        )
-    return ", ".join(parts)
-
-
-def replay_command(
-    experiment: Experiment, profile: str, seed: int, backend: str, *, proxy_all: bool = False
-) -> str:
-    path = _display_path(experiment.path)
-    extra = "" if backend == "local" else f" --backend {backend}"
-    extra += " --proxy-all" if proxy_all else ""
-    return f"harness run {path} --profile {profile} --seed {seed}{extra}"
-
-
-def _display_path(path: Path) -> str:
-    with contextlib.suppress(ValueError):
-        return str(path.resolve().relative_to(Path.cwd()))
-    return str(path)
+__all__ = ["RERUNS", "reset_system", "run", "steady_rate"]
 
 
 def run(
@@ -224,7 +93,7 @@ def run(
         if options.progress:
             options.progress(f"{result.outcome} ({result.why}): running it again")
         again = dataclasses.replace(
-            options, rerun_of=f"{_display_path(result.journal)}: {result.why}"
+            options, rerun_of=f"{display_path(result.journal)}: {result.why}"
         )
         result = _run_once(experiment, again, pool=pool)
         if pool is not None and (result.inconclusive or result.aborted):
@@ -327,7 +196,7 @@ def _run_once(
             if system is None:
                 system = pooled or start()
             check_proxied(experiment, system)
-            stack.callback(_save_logs_of, state, run_dir)
+            stack.callback(lambda: save_logs(state.system, run_dir))
         state.system = system
         with clock("seed"):
             say("seeding")
@@ -549,7 +418,7 @@ def _finish(state: _Run) -> RunResult:
         seed=seed,
         backend=state.backend,
         versions=versions(state.system, state.sut),
-        topology=_topology(state),
+        topology=topology_record(state.system),
         capacity=state.capacity,
         workload=WorkloadRecord(
             duration_s=experiment.workload.duration / experiment.workload.compression,
@@ -570,7 +439,7 @@ def _finish(state: _Run) -> RunResult:
         rerun_of=options.rerun_of,
         settled=state.settled,
         timings_s=state.timings,
-        metrics=_metrics_record(state.metrics, state.run_dir.metrics),
+        metrics=metrics_record(state.metrics, state.run_dir.metrics),
         clients=clients,
         own_capacity=state.own_capacity,
         reused=state.reused,
@@ -603,103 +472,3 @@ def _finish(state: _Run) -> RunResult:
         own_capacity=state.own_capacity,
         reused=state.reused,
     )
-
-
-def _metrics_record(m: Metrics | None, path: Path) -> MetricsRecord | None:
-    if m is None:
-        return None
-    return MetricsRecord(
-        file=path.name,
-        sources=dict(m.sources),
-        every_s=m.every,
-        ticks=m.ticks,
-        series=sum(len(by) for by in m.series.values()),
-        samples=m.samples,
-        read_ms={c: round(v, 2) for c, v in m.read_ms.items()},
-        errors={c: len(e) for c, e in m.errors.items()},
-        cpu_ms_per_tick=None if m.cpu_ms_per_tick is None else round(m.cpu_ms_per_tick, 2),
-    )
-
-
-def _topology(state: _Run) -> TopologyRecord | None:
-    system = state.system
-    if system is None:
-        return None
-    ep = system.endpoints
-    return TopologyRecord(
-        name=system.topology.name,
-        params=dict(system.topology.params),
-        profiles=system.topology.profiles,
-        components=dict(ep.components),
-        links=dict(ep.links),
-        gateways=tuple(ep.gateways),
-        toxiproxy=ep.toxiproxy,
-    )
-
-
-def _save_logs_of(state: _Run, run_dir: RunDir) -> None:
-    if state.system is not None:
-        _save_logs(state.system, run_dir)
-
-
-def _save_logs(system: System, run_dir: RunDir) -> None:
-    if not isinstance(system, LogReadable):
-        return
-    names = [*system.endpoints.components, "toxiproxy"]
-    logs = {}
-    for name in names:
-        try:
-            logs[name] = system.logs(name, 200)
-        except (OSError, KeyError, RuntimeError) as exc:
-            logs[name] = f"(no log: {type(exc).__name__}: {exc})"
-    run_dir.save_logs(logs)
-
-
-@functools.cache
-def _binary_version(name: str) -> str:
-    try:
-        path = find_binary(name)
-    except Exception as exc:  # a missing binary is reported, not fatal
-        return f"unknown ({exc})"
-    for args in (["--version"], ["-v"], ["-V"]):
-        try:
-            res = subprocess.run([path, *args], capture_output=True, text=True, timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        text = (res.stdout or res.stderr).strip()
-        if res.returncode == 0 and text:
-            return text.splitlines()[0]
-    return "unknown"
-
-
-def _binaries(sut: SystemUnderTest) -> list[str]:
-    """The programs the topology starts by name: `${bin:NAME}` and bare commands on PATH."""
-    names: list[str] = []
-    for comp in sut.topology.components:
-        names += re.findall(r"\$\{bin:([^}]+)\}", " ".join(comp.command))
-        first = comp.command[0]
-        if (
-            "$" not in first
-            and "/" not in first
-            and shutil.which(first)
-            and first not in ("sh", "env")
-        ):
-            names.append(first)
-    return list(dict.fromkeys(names))
-
-
-def versions(system: System | None, sut: SystemUnderTest) -> dict[str, str]:
-    """Versions of the harness, the generator's loop, Toxiproxy and every program the
-    topology starts by name, for the journal."""
-    try:
-        harness = importlib.metadata.version("xian-chaos-harness")
-    except importlib.metadata.PackageNotFoundError:
-        harness = "unknown"
-    out = {"harness": harness, "generator loop": LOOP, "python": sys.version.split()[0]}
-    out.update({name: _binary_version(name) for name in _binaries(sut)})
-    if system is not None:
-        try:
-            out["toxiproxy"] = system.toxiproxy.version()
-        except Exception as exc:  # the journal says so; the run goes on
-            out["toxiproxy"] = f"unknown ({type(exc).__name__})"
-    return out

@@ -17,7 +17,7 @@ from harness.backends import ComponentEndpoint, Endpoints, LinkEndpoint
 from harness.experiment import load_experiment
 from harness.invariants import Verdict
 from harness.journal import CapacityRecord
-from harness.run import RunOptions, lifecycle
+from harness.run import RunOptions, RunResult, lifecycle
 from harness.run.reuse import ResetFailed, SystemPool, check_reset, reuse_key
 from harness.topology import load_topology
 
@@ -132,8 +132,8 @@ def test_the_reset_check_wants_clean_links_and_every_component_up(monkeypatch) -
         check_reset(_system(clean, port=2))
 
 
-def _result(outcome: str, reused: bool, aborted: str | None = None) -> lifecycle.RunResult:
-    return lifecycle.RunResult(
+def _result(outcome: str, reused: bool, aborted: str | None = None) -> RunResult:
+    return RunResult(
         experiment="x", profile="naive", seed=1, backend="local", valid=False,
         verdicts=(Verdict("steady_state", False),), outcome=outcome, why=outcome,
         expected="pass", capacity=CapacityRecord(None, "none"), load=None, faults=(),

@@ -10,7 +10,7 @@ from harness.cpu import CpuShare
 from harness.invariants import Verdict
 from harness.journal import CapacityRecord
 from harness.load import LoadResult
-from harness.run import lifecycle
+from harness.run import RunOptions, RunResult, lifecycle
 from harness.run.steady import SteadyCheck, judge_steady, steady_state
 from harness.run.verdicts import generator_verdict
 
@@ -98,8 +98,8 @@ def test_steady_state_judged_with_the_generator_the_machine_and_the_cpu_of_other
     assert "p99 965 ms" in check.inconclusive
 
 
-def _result(outcome: str, why: str) -> lifecycle.RunResult:
-    return lifecycle.RunResult(
+def _result(outcome: str, why: str) -> RunResult:
+    return RunResult(
         experiment="x", profile="naive", seed=1, backend="local", valid=False,
         verdicts=(Verdict("latency", False),), outcome=outcome, why=why, expected="pass",
         capacity=CapacityRecord(None, "none"), load=None, faults=(), run_dir=Path("runs/x/1"),
@@ -109,7 +109,7 @@ def _result(outcome: str, why: str) -> lifecycle.RunResult:
 
 def test_an_inconclusive_run_is_run_once_more_and_says_so(monkeypatch) -> None:
     stalled = _result("inconclusive", "machine: the machine itself stalled: 1520 ms on cpu 1")
-    calls: list[lifecycle.RunOptions] = []
+    calls: list[RunOptions] = []
 
     def fake(results):
         def once(experiment, options, *, system=None, pool=None):
@@ -118,7 +118,7 @@ def test_an_inconclusive_run_is_run_once_more_and_says_so(monkeypatch) -> None:
 
         return once
 
-    options = lifecycle.RunOptions(profile="naive")
+    options = RunOptions(profile="naive")
     again = dataclasses.replace(stalled, outcome="met", why="all hold")
     monkeypatch.setattr(lifecycle, "_run_once", fake(iter([stalled, again])))
     assert lifecycle.run(None, options) is again  # type: ignore[arg-type]
