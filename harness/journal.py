@@ -101,6 +101,7 @@ class CapacityRecord:
     load_during: float | None = None  # cores other processes used meanwhile
     key: str = ""
     steal: float | None = None  # cores the hypervisor stole meanwhile
+    capped_from: float | None = None  # the measured C, when a cap (`capacity_max`) lowered it
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@
   ``--harness-seed N|last`` (``harness_seed``; default: the file's ``seed:``, else random,
   printed in the header), ``--harness-runs-dir`` (``harness_runs_dir``),
   ``--harness-capacity C`` (``harness_capacity``: C in requests/s instead of
-  calibrating), ``--harness-proxy-all`` (``harness_proxy_all``: every link through
+  calibrating), ``--harness-capacity-max C`` (``harness_capacity_max``: calibrate, but
+  at most C), ``--harness-proxy-all`` (``harness_proxy_all``: every link through
   Toxiproxy even where a file says ``system.proxy: faults``), ini ``harness_reuse = true``
   (one system per profile reset between experiments instead of a fresh one each;
   `harness.run.reuse`; ``--harness-no-reuse`` turns it off again). Markers:
@@ -62,6 +63,7 @@ _OPTIONS = {
     "seed": ("", "seed of workloads and data, or 'last' (default: the file's, else random)"),
     "runs_dir": ("runs", "where run journals and reports go"),
     "capacity": ("", "C in requests/s instead of calibrating"),
+    "capacity_max": ("", "calibrate C, but use at most this many requests/s"),
 }
 
 
@@ -139,15 +141,15 @@ def pytest_configure(config: pytest.Config) -> None:
             f"--harness-profile: got {profile!r}, expected 'all' or a profile name"
             " (letters, digits, _ . -)"
         )
-    capacity = option(config, "capacity")
-    if capacity:
-        try:
-            if float(capacity) <= 0:
-                raise ValueError
-        except ValueError:
-            raise pytest.UsageError(
-                f"--harness-capacity: got {capacity!r}, expected requests/s > 0"
-            ) from None
+    for name in ("capacity", "capacity_max"):
+        value = option(config, name)
+        if value:
+            try:
+                if not 0 < float(value) < float("inf"):
+                    raise ValueError
+            except ValueError:
+                flag = "--harness-" + name.replace("_", "-")
+                raise pytest.UsageError(f"{flag}: got {value!r}, expected requests/s > 0") from None
     raw = option(config, "seed")
     cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
     seed: int | None
@@ -423,12 +425,14 @@ class ExperimentItem(pytest.Item):
         from harness.run import RunOptions, run
 
         capacity = option(self.config, "capacity")
+        capacity_max = option(self.config, "capacity_max")
         options = RunOptions(
             profile=self.profile,
             seed=seed_for(self.config, self.experiment.seed),
             backend=_backend_arg(self.config),
             runs_dir=Path(option(self.config, "runs_dir")),
             capacity=float(capacity) if capacity else None,
+            capacity_max=float(capacity_max) if capacity_max else None,
             proxy_all=proxy_all(self.config),
         )
         pool = _pool(self.config) if reuse(self.config) else None

@@ -79,6 +79,8 @@ def capacity_text(c: journal.CapacityRecord) -> str:
         parts.append(f"other processes used {c.load_during:.2f} cores during")
     if c.steal:
         parts.append(f"the hypervisor stole {c.steal:.2f} cores")
+    if c.capped_from is not None:
+        parts.append(f"capped: {c.capped_from:.0f} req/s measured")
     return f"C = {c.rps:.0f} req/s ({', '.join(parts)})"
 
 

@@ -27,9 +27,7 @@ class ComponentEndpoint:
     port: int
     probe: str
     # what the harness's own clients give it (the topology's `password:`); never printed
-    password: str | None = field(
-        default=None, repr=False, compare=False, metadata={"secret": True}
-    )
+    password: str | None = field(default=None, repr=False, compare=False, metadata={"secret": True})
 
     @property
     def url(self) -> str:

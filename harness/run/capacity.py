@@ -5,6 +5,7 @@ calibrated and cached the same way."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from harness.backends import System, get_backend
@@ -41,8 +42,10 @@ def resolve_capacity(
     recalibrate: bool,
     seed: int,
     say: Callable[[str], None],
+    at_most: float | None = None,
 ) -> CapacityRecord:
-    """C for this run (`CalibrationError` when it cannot be measured)."""
+    """C for this run (`CalibrationError` when it cannot be measured); a measured C above
+    `at_most` is lowered to it, and the record keeps the measured figure (`capped_from`)."""
     if given is not None:
         return CapacityRecord(given, "given", None)
     if experiment.capacity is not None:
@@ -53,7 +56,10 @@ def resolve_capacity(
     target = sut if source == profile else experiment.sut(source)
     running = system if source == profile else None
     proxied = _same_links(system, target)
-    return _measured(target, running, source, backend, recalibrate, seed, say, proxied)
+    measured = _measured(target, running, source, backend, recalibrate, seed, say, proxied)
+    if at_most is not None and measured.rps is not None and measured.rps > at_most:
+        return dataclasses.replace(measured, rps=at_most, capped_from=measured.rps)
+    return measured
 
 
 def resolve_own_capacity(

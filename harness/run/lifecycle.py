@@ -226,6 +226,7 @@ def _run_once(
                     recalibrate=options.recalibrate,
                     seed=options.seed,
                     say=say,
+                    at_most=options.capacity_max,
                 )
                 state.own_capacity = resolve_own_capacity(
                     experiment,

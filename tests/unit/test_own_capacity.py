@@ -209,3 +209,34 @@ def test_the_run_command_passes_a_given_own_capacity(monkeypatch: pytest.MonkeyP
     result = CliRunner().invoke(main, args)
     assert isinstance(result.exception, Stop), result.output
     assert seen[0].own_capacity == 2500.0 and seen[0].profile == "hardened"
+
+
+def test_a_calibrated_c_above_the_cap_is_lowered_to_it_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--harness-capacity-max`: C as measured, but at most the cap; the record keeps the
+    measured figure, and the summary line shows both."""
+    from harness.summary import capacity_text
+
+    exp = load_experiment(write(tmp_path, BASE))
+    monkeypatch.setattr(capacity_module, "cached_capacity", lambda key: _capacity(1450.0))
+    common: dict[str, Any] = dict(
+        backend="local", given=None, recalibrate=False, seed=1, say=print, profile="naive"
+    )
+    capped = capacity_module.resolve_capacity(
+        exp,
+        exp.sut("naive"),
+        None,
+        at_most=1100.0,
+        **common,  # type: ignore[arg-type]
+    )
+    assert capped.rps == 1100.0 and capped.capped_from == 1450.0
+    assert "capped: 1450 req/s measured" in capacity_text(capped)
+    slow = capacity_module.resolve_capacity(
+        exp,
+        exp.sut("naive"),
+        None,
+        at_most=2000.0,
+        **common,  # type: ignore[arg-type]
+    )
+    assert slow.rps == 1450.0 and slow.capped_from is None
