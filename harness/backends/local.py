@@ -321,6 +321,8 @@ class LocalSystem:
             kwargs: dict[str, Any] = (
                 {"user": owner[0], "group": owner[1], "extra_groups": []} if owner else {}
             )
+            if owner and "HOME" not in env:  # the harness's own home may be closed to it
+                env = {**env, "HOME": str(cwd)}
             nice = shutil.which("nice") if NICE else None
             if nice:  # nice execs the command: the pid, and every ability, stay the same
                 command = [nice, "-n", str(NICE), *command]
