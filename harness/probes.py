@@ -56,15 +56,19 @@ def _http(path: str, host: str, port: int, password: str | None) -> bool:
         return len(status) >= 2 and status[1].startswith(b"2")
 
 
+def resp(*words: bytes) -> bytes:
+    """One Redis command in RESP, e.g. ``resp(b"AUTH", b"secret")``."""
+    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
+
+
 def _redis(_: str, host: str, port: int, password: str | None) -> bool:
     with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
         sock.settimeout(TIMEOUT)
-        ping = b"*1\r\n$4\r\nPING\r\n"
+        ping = resp(b"PING")
         if password is None:
             sock.sendall(ping)
             return sock.recv(64).startswith(b"+PONG")
-        pw = password.encode()
-        sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw) + ping)
+        sock.sendall(resp(b"AUTH", password.encode()) + ping)
         answer = b""
         while answer.count(b"\r\n") < 2:
             chunk = sock.recv(64)

@@ -6,6 +6,7 @@ serving traffic is split into small optional abilities, so a fault asks
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import urllib.parse
 from collections.abc import Collection, Mapping
@@ -74,6 +75,16 @@ class Endpoints:
 
     def first(self, probe: str) -> ComponentEndpoint | None:
         return next((c for c in self.components.values() if c.probe == probe), None)
+
+    def redirected(self, name: str, to: str) -> Endpoints:
+        """These endpoints after a failover: component `name` is reached at `to`'s address,
+        with `to`'s password."""
+        components = dict(self.components)
+        target = components[to]
+        components[name] = dataclasses.replace(
+            components[name], host=target.host, port=target.port, password=target.password
+        )
+        return dataclasses.replace(self, components=components)
 
     def direct(self) -> tuple[str, ...]:
         """The links that run direct, not through Toxiproxy, sorted."""

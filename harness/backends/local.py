@@ -504,14 +504,7 @@ class LocalSystem:
 
     def redirect(self, name: str, to: str) -> None:
         """After a failover: ``endpoints.components[name]`` reaches ``to``'s process."""
-        from dataclasses import replace
-
-        components = dict(self.endpoints.components)
-        target = components[to]
-        components[name] = replace(
-            components[name], host=target.host, port=target.port, password=target.password
-        )
-        self.endpoints = replace(self.endpoints, components=components)
+        self.endpoints = self.endpoints.redirected(name, to)
 
 
 def _signal_tree(running: _Running, sig: int) -> list[int]:

@@ -21,6 +21,8 @@ import struct
 import time
 from dataclasses import dataclass
 
+from harness.probes import PgAuth, resp
+
 PROTOCOLS = ("postgres", "redis", "http")
 # The password the server behind an address wants, looked up by address as libpq looks
 # up a .pgpass file: filled by `remember_password` for the links a fault measures.
@@ -86,8 +88,7 @@ def bulk(
         want = len(b"$%d\r\n" % n) + n + 2
         password = _PASSWORDS.get(addr)
         if password is not None:  # AUTH in the same write: one round trip, as before
-            pw = password.encode()
-            request = b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(pw), pw) + request
+            request = resp(b"AUTH", password.encode()) + request
             want += len(b"+OK\r\n")
         return _exchange(addr, request, lambda buf: len(buf) >= want, timeout)
     if protocol == "postgres":
@@ -159,8 +160,6 @@ def _exchange(addr: str, request: bytes, done, timeout: float) -> Sample:
 def _postgres_query(addr: str, sql: str, timeout: float) -> Sample:
     """Start a session as ``postgres`` (with the address's password when the server asks
     for one), then time one simple query."""
-    from harness.probes import PgAuth
-
     auth = PgAuth(_PASSWORDS.get(addr))
     try:
         sock = socket.create_connection(split(addr), timeout=timeout)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.metrics.store import series_key
+from harness.probes import resp
 
 __all__ = ["Reader", "parse_prometheus", "parse_redis_info", "parse_stub_status", "reader"]
 
@@ -97,8 +98,8 @@ def _redis_info(url: str) -> str:
         if parts.password:
             user = (parts.username or "default").encode()
             pw = parts.password.encode()
-            request += _resp(b"AUTH", user, pw)
-        request += _resp(b"INFO")
+            request += resp(b"AUTH", user, pw)
+        request += resp(b"INFO")
         s.sendall(request)
         data = b""
         while True:
@@ -109,10 +110,6 @@ def _redis_info(url: str) -> str:
             text = _bulk(data, skip=1 if parts.password else 0)
             if text is not None:
                 return text
-
-
-def _resp(*words: bytes) -> bytes:
-    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
 
 
 def _bulk(data: bytes, skip: int) -> str | None:

@@ -424,14 +424,7 @@ class ContainersSystem:
 
     def redirect(self, name: str, to: str) -> None:
         """After a failover: ``endpoints.components[name]`` reaches ``to``'s container."""
-        from dataclasses import replace
-
-        components = dict(self.endpoints.components)
-        target = components[to]
-        components[name] = replace(
-            components[name], host=target.host, port=target.port, password=target.password
-        )
-        self.endpoints = replace(self.endpoints, components=components)
+        self.endpoints = self.endpoints.redirected(name, to)
 
     @property
     def _network(self) -> Network:
