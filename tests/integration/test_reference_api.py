@@ -691,6 +691,12 @@ def test_a_local_user_without_the_password_gets_nothing(reference_stack) -> None
     for probe, ep in ((Probe("postgres", "SELECT 1"), pg), (Probe("redis"), redis)):
         assert probes.check(probe, ep.host, ep.port, ep.password)
         assert not probes.check(probe, ep.host, ep.port, "wrong")
-    for pid in system.procs.values():
-        cmdline = Path(f"/proc/{pid.popen.pid}/cmdline").read_bytes()
+    from harness.sessions import descendants
+
+    leaders = [running.popen.pid for running in system.procs.values()]
+    for pid in leaders + [child for leader in leaders for child in descendants(leader)]:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # a short-lived child (a PostgreSQL backend) already gone
         assert pg.password.encode() not in cmdline and redis.password.encode() not in cmdline
