@@ -437,11 +437,16 @@ class LinkDown:
 
 def link_address(system: Any, link: str) -> tuple[str, str]:
     """The proxy's listen address and the protocol its target speaks (the target's
-    password, if it has one, remembered for that address: `wire.remember_password`)."""
+    password, if it has one, remembered for that address: `wire.remember_password`; an
+    HTTP target's readiness path, answered by the target itself, as its ping path:
+    `wire.remember_ping_path`)."""
     endpoint = system.endpoints.links[link]
-    protocol = system.topology.component(endpoint.target).probe.kind
+    probe = system.topology.component(endpoint.target).probe
+    protocol = probe.kind
     target = system.endpoints.components.get(endpoint.target)
     wire.remember_password(endpoint.listen, None if target is None else target.password)
+    http_path = (probe.target or None) if protocol == "http" else None
+    wire.remember_ping_path(endpoint.listen, http_path)
     return endpoint.listen, protocol
 
 

@@ -27,6 +27,10 @@ PROTOCOLS = ("postgres", "redis", "http")
 # The password the server behind an address wants, looked up by address as libpq looks
 # up a .pgpass file: filled by `remember_password` for the links a fault measures.
 _PASSWORDS: dict[str, str] = {}
+# The HTTP path the server behind an address answers on its own (its readiness probe's
+# path, e.g. nginx's health location), so that a ping times the link and not a queue
+# behind the server: filled by `remember_ping_path`; "/" where none is known.
+_PING_PATHS: dict[str, str] = {}
 _SSL_REQUEST = struct.pack("!II", 8, 80877103)
 _HTTP_PAD_MAX = 6000  # nginx refuses header lines over 8 KB; the answer still comes back
 
@@ -51,6 +55,14 @@ def remember_password(addr: str, password: str | None) -> None:
         _PASSWORDS[addr] = password
 
 
+def remember_ping_path(addr: str, path: str | None) -> None:
+    """Ping the HTTP server behind ``addr`` on ``path`` from now on; None forgets it."""
+    if path is None:
+        _PING_PATHS.pop(addr, None)
+    else:
+        _PING_PATHS[addr] = path
+
+
 def split(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     return host, int(port)
@@ -66,13 +78,15 @@ def connect(addr: str, timeout: float = 0.5) -> Sample:
         return Sample(False, time.perf_counter() - started, error=_why(exc))
 
 
-def ping(addr: str, protocol: str, timeout: float = 2.0, path: str = "/") -> Sample:
-    """The smallest request/answer exchange for ``protocol``."""
+def ping(addr: str, protocol: str, timeout: float = 2.0, path: str | None = None) -> Sample:
+    """The smallest request/answer exchange for ``protocol`` (HTTP: on ``path``, else the
+    address's remembered ping path, else "/")."""
     if protocol == "postgres":
         return _exchange(addr, _SSL_REQUEST, lambda buf: len(buf) >= 1, timeout)
     if protocol == "redis":
         return _exchange(addr, b"*1\r\n$4\r\nPING\r\n", lambda buf: b"\r\n" in buf, timeout)
     if protocol == "http":
+        path = path if path is not None else _PING_PATHS.get(addr, "/")
         return _exchange(addr, _http_request(path), lambda buf: b"\r\n" in buf, timeout)
     raise ValueError(f"no ping for protocol {protocol!r}; expected one of {PROTOCOLS}")
 

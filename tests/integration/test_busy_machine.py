@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def cpu_hog(seconds: float) -> Iterator[None]:
 
 
 class HogEachWorkload:
-    """Watches `runs` for new history files; hogs the CPUs for each workload."""
+    """Watches `runs` for new run directories with a history; hogs the CPUs for each workload."""
 
     def __init__(self, runs: Path) -> None:
         self.runs, self.hogged = runs, 0
@@ -95,17 +96,26 @@ class HogEachWorkload:
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._watch, daemon=True)
 
+    def _scan(self, seen: set[Path]) -> set[Path]:
+        found = self.runs.glob("*/*/history.jsonl*")  # not through `latest`
+        new = {p.parent for p in found if not p.parent.is_symlink()} - seen
+        seen |= new
+        self.hogged += len(new)
+        return new
+
     def _watch(self) -> None:
+        """One hog per run directory, held until the last run's workload is over (a rerun
+        that starts while the hog is on extends it rather than going unhogged)."""
         seen: set[Path] = set()
         try:
             while not self.stop.is_set():
-                found = self.runs.glob("*/*/history.jsonl*")  # not through `latest`
-                new = {p for p in found if not p.parent.is_symlink()} - seen
-                if new:
-                    seen |= new
-                    with cpu_hog(DURATION + 5):
-                        self.hogged += 1
-                        self.stop.wait(DURATION + 1)
+                if self._scan(seen):
+                    until = time.monotonic() + DURATION + 1
+                    with cpu_hog(10 * (DURATION + 5)):
+                        while time.monotonic() < until and not self.stop.is_set():
+                            if self._scan(seen):
+                                until = time.monotonic() + DURATION + 1
+                            self.stop.wait(0.05)
                 self.stop.wait(0.05)
         except BaseException as exc:
             self.error = exc
