@@ -82,7 +82,7 @@ class Settings:
 
 
 _COMMON: dict[str, Any] = {
-    "max_inflight": 32,
+    "max_inflight": 16,
     "max_queue": 64,
     "queue_timeout_ms": 30,
     "db_timeout_ms": 400,
@@ -152,7 +152,7 @@ _PROFILE_VALUES: dict[str, dict[str, Any]] = {
         "upstream_keepalive": 64,
         "upstream_health": True,
         "gateway_worker_connections": 4096,
-        "upstream_max_conns": 32,
+        "upstream_max_conns": 16,
     },
 }
 

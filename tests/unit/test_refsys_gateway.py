@@ -101,7 +101,7 @@ def test_nginx_accepts_the_config(profile: str, tmp_path: Path) -> None:
 
 def test_max_conns_sheds_at_the_edge_with_503() -> None:
     conf = render(load("hardened"), SPEC)
-    assert "max_conns=32" in conf
+    assert "max_conns=16" in conf
     assert "return 503" in conf
     naive = render(load("naive"), SPEC)
     assert "max_conns" not in naive and "return 502" in naive
