@@ -12,7 +12,8 @@ multiples of C (`harness.workload.x`), so "2.0 C" means the same thing on any ma
 The search sends short open-loop steps (`CapacitySearch.step_seconds` each, no retries):
 it doubles the rate from `start_rps` until a step breaks the SLO or the error bound, then
 bisects between the last passing and first failing rate until they are within
-`precision` of each other. Between steps it pauses `settle` seconds so a backlog does
+`precision` of each other, and runs the failing rate once more (a pass then moves the
+search above it). Between steps it pauses `settle` seconds so a backlog does
 not leak into the next step. Every step is kept in `Capacity.steps`.
 
 Results are cached in `~/.cache/harness/calibration.json` (`$XDG_CACHE_HOME` honoured)
@@ -250,6 +251,10 @@ class CapacitySearch:
     search waits (at most `recover` seconds) until a few SLO operations in a row come
     back ok within half the SLO, so one overload does not spill into the next step.
     `busy_retries` is how often a search the machine was too busy for is done again.
+    With `confirm`, the failing step that bounds C is run once more before the search
+    ends; if it passes then, the search goes on above it (near C a step's p99 is noisy:
+    one reference-system step at 600 req/s gave 80 ms in one search and 460 ms in
+    another, and a C measured 15% low left the naive profile unbroken by a 1.5 C surge).
     """
 
     start_rps: float = 100.0
@@ -264,6 +269,7 @@ class CapacitySearch:
     seed: int = 1
     recover: float = 15.0
     busy_retries: int = 1
+    confirm: bool = True
 
     def __post_init__(self) -> None:
         if not (0 < self.precision < 1 and 0 < self.min_rps <= self.start_rps <= self.max_rps):
@@ -340,6 +346,15 @@ async def _trial(
     )
 
 
+def _bounds(steps: Sequence[Trial]) -> tuple[Trial | None, Trial | None]:
+    """The highest passing step, and the lowest failing step above it (a failure below a
+    pass is noise the pass has outvoted)."""
+    passed = [t for t in steps if t.passed]
+    lo = max(passed, key=lambda t: t.rate, default=None)
+    above = [t for t in steps if not t.passed and (lo is None or t.rate > lo.rate)]
+    return lo, min(above, key=lambda t: t.rate, default=None)
+
+
 async def _search(
     urls: Sequence[str],
     sut: SystemUnderTest,
@@ -381,10 +396,7 @@ async def _search(
                 f" p99 {t.p99 if t.p99 is None else round(t.p99 * 1e3, 1)} ms"
                 f" errors {t.errors}/{t.sent + t.never_sent} {t.reason}"
             )
-            if t.passed:
-                lo = t if lo is None or t.rate > lo.rate else lo
-            else:
-                hi = t if hi is None or t.rate < hi.rate else hi
+            lo, hi = _bounds(steps)
             if hi is None:
                 if rate >= sc.max_rps:
                     break
@@ -394,7 +406,9 @@ async def _search(
                     break
                 rate = max(sc.min_rps, rate / 2)
             elif (hi.rate - lo.rate) <= sc.precision * lo.rate:
-                break
+                if not sc.confirm or sum(1 for x in steps if x.rate == hi.rate) > 1:
+                    break
+                rate = hi.rate  # one failure at the boundary may be noise: once more
             else:
                 rate = (lo.rate + hi.rate) / 2
             await asyncio.sleep(sc.settle)

@@ -172,3 +172,42 @@ def test_no_passing_rate_is_an_error(tmp_path: Path) -> None:
 def test_search_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="precision"):
         CapacitySearch(precision=0)
+
+
+def test_a_failure_at_the_boundary_is_run_again_and_a_pass_moves_c_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripted steps: the system passes below 640 req/s, but 600 fails once (noise)."""
+    script = {600.0: [False, True]}
+    ran: list[float] = []
+
+    async def trial(client: Any, targets: int, rate: float, **kw: Any) -> Any:
+        ran.append(rate)
+        left = script.get(rate)
+        passed = left.pop(0) if left else rate < 640
+        return calibrate_module.Trial(
+            rate, 1.0, 10, 10 if passed else 0, 0 if passed else 10, 0,
+            0.01 if passed else 1.0, 0.01, 0.0, passed, "" if passed else "p99",
+        )  # fmt: skip
+
+    monkeypatch.setattr(calibrate_module, "_trial", trial)
+
+    async def recovered(*args: Any) -> bool:
+        return True
+
+    monkeypatch.setattr(calibrate_module, "_recovered", recovered)
+    search = dataclasses.replace(FAST, max_steps=20, start_rps=200)
+    cap = calibrate(
+        ["http://fake"], sut(), search=search, path=tmp_path / "c.json", client_factory=Queue(1)
+    )
+    # 600 fails, 550 passes: 600 once more passes, so the search goes on above it; the
+    # next failure at the boundary (650) fails again and ends it
+    assert ran == [200, 400, 800, 600, 500, 550, 600, 700, 650, 650], ran
+    assert cap.rps == 600
+    without = dataclasses.replace(search, confirm=False)
+    script[600.0] = [False, True]
+    ran.clear()
+    cap = calibrate(
+        ["http://fake"], sut(), search=without, path=tmp_path / "d.json", client_factory=Queue(1)
+    )
+    assert ran == [200, 400, 800, 600, 500, 550] and cap.rps == 550
