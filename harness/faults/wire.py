@@ -49,18 +49,19 @@ class Sample:
 def remember_password(addr: str, password: str | None) -> None:
     """Give ``password`` (PostgreSQL: SCRAM, MD5 or cleartext; Redis: AUTH) to the server
     behind ``addr`` from now on; None forgets it."""
-    if password is None:
-        _PASSWORDS.pop(addr, None)
-    else:
-        _PASSWORDS[addr] = password
+    _keep(_PASSWORDS, addr, password)
 
 
 def remember_ping_path(addr: str, path: str | None) -> None:
     """Ping the HTTP server behind ``addr`` on ``path`` from now on; None forgets it."""
-    if path is None:
-        _PING_PATHS.pop(addr, None)
+    _keep(_PING_PATHS, addr, path)
+
+
+def _keep(table: dict[str, str], addr: str, value: str | None) -> None:
+    if value is None:
+        table.pop(addr, None)
     else:
-        _PING_PATHS[addr] = path
+        table[addr] = value
 
 
 def split(addr: str) -> tuple[str, int]:
