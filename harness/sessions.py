@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import shm
 from harness.lazyfs.mount import unmount_under
 
 LABEL = "HARNESS_SESSION"
@@ -239,20 +240,24 @@ def recorded_groups(session_dir: Path) -> dict[int, int]:
 
 def kill_groups(groups: dict[int, int]) -> int:
     pids = group_members(groups)
+    segments = shm.mapped_segments(pids)
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+    shm.unlink(segments)
     return len(pids)
 
 
 def kill_labelled(session_ids: set[str]) -> int:
     """SIGKILL every process group holding a process labelled with one of the sessions."""
     pids = labelled_processes(session_ids)
+    segments = shm.mapped_segments(pid for p in pids for pid in (p, *descendants(p)))
     for pid in pids:
         with contextlib.suppress(OSError):
             os.killpg(os.getpgid(pid), signal.SIGKILL)
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+    shm.unlink(segments)
     return len(pids)
 
 

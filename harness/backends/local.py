@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import datadirs, probes
+from harness import datadirs, probes, shm
 from harness.backends import ComponentEndpoint, Endpoints, LinkEndpoint
 from harness.backends.seeding import run_seed
 from harness.backends.startup import StartTimings, start_in_parallel
@@ -413,14 +413,16 @@ class LocalSystem:
         them as it would from an operator (PostgreSQL's smart/fast/immediate shutdown).
         """
         running = self._running(name)
+        segments = shm.mapped_segments(_tree(running)) if sig == signal.SIGKILL else set()
         if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCONT):
             pids = _signal_tree(running, sig)
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(running.pgid, sig)
-            pids = [running.popen.pid, *descendants(running.popen.pid)]
+            pids = _tree(running)
         if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             _reap(running, pids, timeout=10.0)
+        shm.unlink(segments)
 
     def pause(self, name: str) -> None:
         _signal_tree(self._running(name), signal.SIGSTOP)
@@ -474,9 +476,11 @@ class LocalSystem:
         with self._lock:
             self._closed = True
             procs = list(self.procs.values())
+        segments = shm.mapped_segments(pid for r in procs for pid in _tree(r))
         trees = [(running, _signal_tree(running, signal.SIGKILL)) for running in procs]
         for running, pids in trees:
             _reap(running, pids, timeout=3.0)
+        shm.unlink(segments)
         self.mounts.close()
         if self._ports:
             self._ports.release()
@@ -507,9 +511,14 @@ class LocalSystem:
         self.endpoints = self.endpoints.redirected(name, to)
 
 
+def _tree(running: _Running) -> list[int]:
+    """The component's leader and every descendant."""
+    return [running.popen.pid, *descendants(running.popen.pid)]
+
+
 def _signal_tree(running: _Running, sig: int) -> list[int]:
     """Send ``sig`` to the leader's group and every descendant; return the pids signalled."""
-    pids = [running.popen.pid, *descendants(running.popen.pid)]
+    pids = _tree(running)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(running.pgid, sig)
     for pid in pids:

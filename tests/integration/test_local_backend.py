@@ -25,6 +25,7 @@ from harness.sessions import (
     reap,
     recorded_groups,
 )
+from harness.shm import mapped_segments
 from harness.topology import load_topology
 
 pytestmark = pytest.mark.integration
@@ -81,10 +82,13 @@ def test_start_serves_through_toxiproxy_and_tears_down_without_leaks(tmp_path: P
             assert ((system.run_dir / name).stat().st_mode & 0o777) == 0o700, name
         postgres = system.pid("db")
         assert len(descendants(postgres)) >= 4  # checkpointer, walwriter, ... (own groups)
+        segments = mapped_segments([postgres, *descendants(postgres)])
+        assert segments and all(p.exists() for p in segments)  # its dynamic shared memory
         assert len(labelled_processes({sid})) >= 3  # the ones that keep their environment
         assert system.timings and system.timings.total < 10
     assert_gone(tmp_path, {sid}, groups)
     assert not os.path.exists(f"/proc/{postgres}")
+    assert not [p for p in segments if p.exists()]  # SIGKILL would have left them
     assert not [p for p in labelled_processes() if p in descendants(os.getpid())]
 
 
@@ -108,7 +112,11 @@ def test_abilities_kill_pause_restart_wipe_logs(tmp_path: Path) -> None:
         system.restart("web-1")
         assert get(url) == 200
 
+        db = system.pid("db")
+        assert db is not None
+        segments = mapped_segments([db, *descendants(db)])
         system.kill("db", signal.SIGKILL)
+        assert segments and not [p for p in segments if p.exists()]
         system.wipe_data("db")
         assert not system.data_dir("db").exists()
         with pytest.raises(ComponentError, match="db"):
@@ -271,6 +279,8 @@ def test_a_crashed_run_is_reaped_by_the_next(tmp_path: Path) -> None:
     try:
         proc.stdout.readline()
         sid, groups = _wait_for_session(tmp_path, 5)
+        segments = mapped_segments(group_members(groups))
+        assert segments  # PostgreSQL's
         proc.send_signal(signal.SIGKILL)  # no teardown at all
         proc.wait(timeout=5)
         assert group_members(groups), "the crash should have left orphans behind"
@@ -278,6 +288,7 @@ def test_a_crashed_run_is_reaped_by_the_next(tmp_path: Path) -> None:
         _stop(proc)
     with LocalBackend(base=tmp_path).start(load_topology(MINI, profile="single")) as system:
         assert group_members(groups) == []
+        assert not [p for p in segments if p.exists()]
         assert not (tmp_path / "sessions" / sid).exists()
         new = system.session.id
         new_groups = groups_of(tmp_path, new)

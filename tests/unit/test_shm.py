@@ -1,0 +1,54 @@
+"""Which shared-memory segments a process has mapped, and removing them after it is gone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.shm import mapped_segments, unlink
+
+HOLD = """
+import mmap, sys
+with open(sys.argv[1], "r+b") as fh:
+    m = mmap.mmap(fh.fileno(), 4096)
+print("mapped", flush=True)
+sys.stdin.read()
+"""
+
+
+def _holder(path: Path) -> subprocess.Popen[str]:
+    path.write_bytes(b"\0" * 4096)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "mapped\n"
+    return proc
+
+
+def test_finds_the_files_a_process_maps_under_the_directory(tmp_path: Path) -> None:
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    other = tmp_path / "elsewhere"
+    held, outside, unmapped = shm / "PostgreSQL.1", other, shm / "PostgreSQL.2"
+    unmapped.write_bytes(b"x")
+    procs = [_holder(held), _holder(outside)]
+    try:
+        pids = [p.pid for p in procs]
+        assert mapped_segments([*pids, 2**22 + 7], shm=shm) == {held}  # a gone pid is skipped
+        held.unlink()  # a segment already removed shows as "(deleted)" and is not named
+        assert mapped_segments(pids, shm=shm) == set()
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_unlink_removes_what_exists_and_counts_it(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"x")
+    assert unlink([a, b]) == 1
+    assert not a.exists()
