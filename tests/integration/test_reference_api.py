@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,6 +20,8 @@ import orjson
 import psycopg
 import pytest
 
+from harness.privileges import unreachable
+from harness.sessions import descendants
 from harness.topology import Probe
 from reference_system import tokens
 
@@ -616,23 +619,27 @@ def _uid(pid: int) -> int:
 
 
 def test_components_run_as_their_user_where_the_machine_allows(reference_stack) -> None:
-    """Redis (a system binary) never runs as root; a component kept as root (its program
-    unreachable for its user, e.g. a Python under /root) says so in its log."""
+    """Nothing of the system runs as root: PostgreSQL as postgres, Redis, the app workers
+    and the gateways (nginx's workers too) as nobody. `./dev setup` makes the virtualenv
+    with a Python every user can run; with one under a closed home (/root/.pyenv) the
+    Python components stay root, and their log says why."""
     import os
     import pwd
 
     if os.geteuid() != 0:
         pytest.skip("the harness drops privileges only when it runs as root")
     system = reference_stack.system
-    nobody = pwd.getpwnam("nobody").pw_uid
-    assert _uid(system.procs["redis"].popen.pid) == nobody
+    nobody = pwd.getpwnam("nobody")
+    assert _uid(system.procs["redis"].popen.pid) == nobody.pw_uid
     assert _uid(system.procs["postgres"].popen.pid) == pwd.getpwnam("postgres").pw_uid
+    python_reachable = unreachable(sys.executable, nobody.pw_uid, nobody.pw_gid) is None
     for name in ("app-1", "gateway-a"):
         running = system.procs[name]
-        if _uid(running.popen.pid) == 0:
-            assert "runs as root, user 'nobody' cannot run it" in running.log.read_text()
+        pids = [running.popen.pid, *descendants(running.popen.pid)]
+        if python_reachable:
+            assert {_uid(pid) for pid in pids} == {nobody.pw_uid}, name
         else:
-            assert _uid(running.popen.pid) == nobody
+            assert "runs as root, user 'nobody' cannot run it" in running.log.read_text()
 
 
 SYSTEM_PYTHON = "/usr/bin/python3"
