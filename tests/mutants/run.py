@@ -180,6 +180,7 @@ def campaign(
             raise SystemExit(f"no such mutant: {sorted(missing)}; see {MUTANTS}")
     experiments = [Path(e) for e in args.experiments] or catalogue(args.profile)
     with tempfile.TemporaryDirectory(prefix="mutants-") as tmp:
+        os.chmod(tmp, 0o755)  # components run as their own users (nobody) and import from it
         base = Path(tmp) / "tree"
         copy_tree(base)
         if args.baseline:
