@@ -11,13 +11,15 @@ time), so without the rule the run would be a failure (and, with the availabilit
 alone, a pass): it is neither.
 
 The stall starts when a run's history file appears (the workload begins) and stops after
-the workload's length, so starting, seeding and reading the system are not slowed. Busy
-processes of a higher weight were tried first and were not deterministic: the scheduler
-favours waking sleepers, and a starved generator at 2,000 req/s once kept its schedule."""
+the workload's length, so starting, seeding and reading the system are not slowed. (Busy
+processes of a higher weight do not starve the generator reliably: the scheduler favours
+waking sleepers.) The stalled process dies with the test (parent-death signal), so a
+killed test cannot leave it stopped."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -59,7 +61,7 @@ class StallEachWorkload:
     every `PERIOD`, and always lets it go on at the end."""
 
     def __init__(self, runs: Path) -> None:
-        self.runs, self.stalled, self.pid = runs, 0, 0
+        self.runs, self.stalled, self.pidfd = runs, 0, -1
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._watch, daemon=True)
@@ -74,17 +76,18 @@ class StallEachWorkload:
     def _stall_until(self, until: float, seen: set[Path]) -> None:
         """Stop and continue the process in turns until `until`, later when a rerun
         begins meanwhile."""
+        send = signal.pidfd_send_signal  # by pidfd: never a recycled pid
         try:
             while time.monotonic() < until and not self.stop.is_set():
-                os.kill(self.pid, signal.SIGSTOP)
+                send(self.pidfd, signal.SIGSTOP)
                 self.stop.wait(STOPPED)
-                os.kill(self.pid, signal.SIGCONT)
+                send(self.pidfd, signal.SIGCONT)
                 self.stop.wait(PERIOD - STOPPED)
                 if self._scan(seen):
                     until = time.monotonic() + DURATION + 1
         finally:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGCONT)
+                send(self.pidfd, signal.SIGCONT)
 
     def _watch(self) -> None:
         seen: set[Path] = set()
@@ -103,9 +106,15 @@ class StallEachWorkload:
     ) -> subprocess.CompletedProcess[str]:
         """Run `args` as the stalled process; the watcher stops with it."""
         with subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env
+            args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            env=env,
+            preexec_fn=_die_with_parent,
         ) as proc:
-            self.pid = proc.pid
+            self.pidfd = os.pidfd_open(proc.pid)
             self.thread.start()
             try:
                 out, err = proc.communicate(timeout=240)
@@ -114,7 +123,13 @@ class StallEachWorkload:
                 self.thread.join(30)
                 if proc.poll() is None:
                     proc.kill()
+                os.close(self.pidfd)
         return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the test process ends (PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
 def _starved(text: str) -> bool:
