@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import shm
+from harness import portguard, shm
 from harness.lazyfs.mount import unmount_under
 
 LABEL = "HARNESS_SESSION"
@@ -98,6 +98,29 @@ class Session:
             os.close(self._lock_fd)
 
 
+def opener_runs(session_id: str) -> bool:
+    """Whether the process that opened the session still runs, judged from its id alone
+    (the pid, and the second the session began: a pid reused by a process started later
+    is not it); an id of another form is assumed to run."""
+    try:
+        day, clock, pid, _ = session_id.split("-")
+        began = time.mktime(time.strptime(day + clock, "%Y%m%d%H%M%S"))
+        ticks = _start_time(int(pid))
+    except ValueError:
+        return True
+    if not ticks:
+        return False
+    return _boot_time() + ticks / os.sysconf("SC_CLK_TCK") <= began + 2
+
+
+def _boot_time() -> float:
+    with open("/proc/stat") as fh:
+        for line in fh:
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    return 0.0
+
+
 def is_alive(session_dir: Path) -> bool:
     """True while the session's owner holds its lock."""
     try:
@@ -154,6 +177,11 @@ def _stat(pid: int | str) -> list[str] | None:
 def _start_time(pid: int) -> int:
     fields = _stat(pid)
     return int(fields[19]) if fields else 0
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant."""
+    return [pid, *descendants(pid)]
 
 
 def descendants(pid: int) -> list[int]:
@@ -240,7 +268,7 @@ def recorded_groups(session_dir: Path) -> dict[int, int]:
 
 def kill_groups(groups: dict[int, int]) -> int:
     pids = group_members(groups)
-    segments = shm.mapped_segments(pids)
+    segments = shm.mapped_segments(pid for p in pids for pid in tree(p))
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
@@ -251,7 +279,7 @@ def kill_groups(groups: dict[int, int]) -> int:
 def kill_labelled(session_ids: set[str]) -> int:
     """SIGKILL every process group holding a process labelled with one of the sessions."""
     pids = labelled_processes(session_ids)
-    segments = shm.mapped_segments(pid for p in pids for pid in (p, *descendants(p)))
+    segments = shm.mapped_segments(pid for p in pids for pid in tree(p))
     for pid in pids:
         with contextlib.suppress(OSError):
             os.killpg(os.getpgid(pid), signal.SIGKILL)
@@ -287,6 +315,7 @@ def reap_elsewhere() -> list[str]:
 def reap(base: Path | None = None) -> list[str]:
     """Remove what crashed sessions left behind: processes, port reservations, files."""
     base = base or base_dir()
+    portguard.drop_stale(opener_runs)
     elsewhere = reap_elsewhere()
     sessions = base / "sessions"
     if not sessions.is_dir():
@@ -298,6 +327,7 @@ def reap(base: Path | None = None) -> list[str]:
     for path in dead:
         kill_groups(recorded_groups(path))
     kill_labelled(ids)
+    portguard.drop(ids)
     ports = base / "ports"
     if ports.is_dir():
         for reservation in ports.iterdir():

@@ -17,8 +17,8 @@ SHM = Path("/dev/shm")
 
 
 def mapped_segments(pids: Iterable[int], shm: Path = SHM) -> set[Path]:
-    """Files under `shm` mapped by any of `pids` (gone or unreadable processes skipped)."""
-    prefix = f"{shm}/"
+    """Files directly in `shm` mapped by any of `pids` (gone or unreadable processes
+    skipped)."""
     found: set[Path] = set()
     for pid in pids:
         try:
@@ -28,10 +28,12 @@ def mapped_segments(pids: Iterable[int], shm: Path = SHM) -> set[Path]:
             continue
         for line in lines:
             fields = line.split(maxsplit=5)
-            if len(fields) == 6 and fields[5].startswith(prefix):
-                path = fields[5].removesuffix(" (deleted)")
-                if not fields[5].endswith(" (deleted)"):
-                    found.add(Path(path))
+            # segments are files directly in /dev/shm; a deeper file (a component's data
+            # directory under /dev/shm/harness) is data, which a real crash keeps
+            if len(fields) == 6 and not fields[5].endswith(" (deleted)"):
+                path = Path(fields[5])
+                if path.parent == shm:
+                    found.add(path)
     return found
 
 
@@ -39,7 +41,7 @@ def unlink(paths: Iterable[Path]) -> int:
     """Remove the segments that still exist; how many were removed."""
     removed = 0
     for path in paths:
-        with contextlib.suppress(FileNotFoundError, PermissionError):
+        with contextlib.suppress(OSError):
             os.unlink(path)
             removed += 1
     return removed

@@ -25,6 +25,7 @@ _HINTS = {
     "pg_basebackup": "apt-get install postgresql",
     "redis-server": "apt-get install redis-server",
     "nginx": "apt-get install nginx-light",
+    "nft": "apt-get install nftables",
     TOXIPROXY: "./dev setup (builds it from its Go module, "
     f"github.com/Shopify/toxiproxy/v2/cmd/server@{TOXIPROXY_VERSION})",
 }

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import datadirs, probes, shm
+from harness import datadirs, portguard, probes, shm
 from harness.backends import ComponentEndpoint, Endpoints, LinkEndpoint
 from harness.backends.seeding import run_seed
 from harness.backends.startup import StartTimings, start_in_parallel
@@ -43,7 +43,7 @@ from harness.lazyfs.control import LazyFSClient
 from harness.lazyfs.mounts import Mounts
 from harness.ports import PortAllocator
 from harness.privileges import unreachable
-from harness.sessions import LABEL, Session, base_dir, descendants, reap
+from harness.sessions import LABEL, Session, base_dir, reap, tree
 from harness.tools import TOXIPROXY, find_binary
 from harness.topology import (
     Component,
@@ -157,6 +157,8 @@ class LocalSystem:
         self._kept_root: set[str] = set()  # components whose user cannot run their program
         self._ports: PortAllocator | None = None
         self.mounts = Mounts()  # the directories the topology puts on LazyFS
+        # only the harness's user may reach Toxiproxy's API (or why not)
+        self.api_guard: portguard.PortGuard | str | None = None
 
     # --- start ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -219,6 +221,10 @@ class LocalSystem:
 
         tox_dir = self.run_dir / TOXIPROXY_NAME
         tox_dir.mkdir(mode=0o700)
+        self.api_guard = portguard.guard(self.session.id, [tox_port])
+        if isinstance(self.api_guard, str):
+            with open(tox_dir / "output.log", "a") as log:
+                log.write(f"# harness: the API is open to every local user: {self.api_guard}\n")
         self._spawn(
             TOXIPROXY_NAME,
             [find_binary(TOXIPROXY), "-host", HOST, "-port", str(tox_port), *SERVER_FLAGS],
@@ -476,17 +482,20 @@ class LocalSystem:
         with self._lock:
             self._closed = True
             procs = list(self.procs.values())
-        segments = shm.mapped_segments(pid for r in procs for pid in _tree(r))
-        trees = [(running, _signal_tree(running, signal.SIGKILL)) for running in procs]
-        for running, pids in trees:
-            _reap(running, pids, timeout=3.0)
-        shm.unlink(segments)
-        self.mounts.close()
-        if self._ports:
-            self._ports.release()
-        if self.session:
-            self.session.close()
-        _LIVE.discard(self)
+        try:
+            segments = shm.mapped_segments(pid for r in procs for pid in _tree(r))
+            trees = [(running, _signal_tree(running, signal.SIGKILL)) for running in procs]
+            for running, pids in trees:
+                _reap(running, pids, timeout=3.0)
+            shm.unlink(segments)
+        finally:
+            portguard.release(self.api_guard)
+            self.mounts.close()
+            if self._ports:
+                self._ports.release()
+            if self.session:
+                self.session.close()
+            _LIVE.discard(self)
 
     # --- added for harness.faults (database loss) ------------------------------------------
     def reinit_data(self, name: str) -> None:
@@ -513,7 +522,7 @@ class LocalSystem:
 
 def _tree(running: _Running) -> list[int]:
     """The component's leader and every descendant."""
-    return [running.popen.pid, *descendants(running.popen.pid)]
+    return tree(running.popen.pid)
 
 
 def _signal_tree(running: _Running, sig: int) -> list[int]:

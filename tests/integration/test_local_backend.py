@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +20,7 @@ import pytest
 from harness.backends import DataWipeable, Killable, LogReadable, Pausable, Restartable
 from harness.backends.local import LocalBackend
 from harness.errors import ComponentError, ReadinessTimeout
+from harness.portguard import PortGuard, table_name
 from harness.sessions import (
     descendants,
     group_members,
@@ -31,6 +34,7 @@ from harness.topology import load_topology
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 MINI = ROOT / "tests" / "fixtures" / "mini.yaml"
+SYSTEM_PYTHON = "/usr/bin/python3"  # one every user can run
 
 
 def get(url: str, timeout: float = 2.0) -> int:
@@ -339,3 +343,61 @@ def test_links_no_fault_needs_run_direct_and_faults_act_on_the_proxied_ones(
         host, port = ep.links["web-2->db"].listen.split(":")
         with psycopg.connect(host=host, port=int(port), user="postgres", dbname="postgres") as conn:
             assert conn.execute("select 1").fetchone() == (1,)
+
+
+def _nft_tables() -> str:
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    return subprocess.run([nft, "list", "tables"], capture_output=True, text=True).stdout
+
+
+def _guard_or_skip(system: object) -> PortGuard:
+    """The system's guard of the Toxiproxy API; skips where the machine cannot guard (not
+    root, no nft, no CAP_NET_ADMIN), with the harness's own reason."""
+    guarded = getattr(system, "api_guard", None)
+    if not isinstance(guarded, PortGuard):
+        pytest.skip(f"no guard on this machine: {guarded}")
+    return guarded
+
+
+def test_only_the_harness_user_reaches_the_toxiproxy_api(tmp_path: Path) -> None:
+    """Toxiproxy's API has no authentication: a local firewall rule lets only the
+    harness's own user connect; another user (nobody) is refused, the harness is served,
+    and the rule goes with the system."""
+    if not os.path.exists(SYSTEM_PYTHON):
+        pytest.skip(f"no {SYSTEM_PYTHON} to run as user nobody")
+    topo = load_topology(MINI, profile="single")
+    with LocalBackend(base=tmp_path).start(topo) as system:
+        table = _guard_or_skip(system).table
+        api = system.endpoints.toxiproxy
+        assert get(api + "/version") == 200
+        nobody = pwd.getpwnam("nobody")
+        tried = subprocess.run(
+            [SYSTEM_PYTHON, "-I", "-c",
+             f"import urllib.request\nurllib.request.urlopen('{api}/proxies', timeout=3)"],
+            user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], cwd="/",
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert tried.returncode != 0 and "Connection refused" in tried.stderr, tried.stderr
+        assert table in _nft_tables()
+    assert table not in _nft_tables()
+
+
+def test_a_crashed_runs_guard_is_dropped_by_the_next(tmp_path: Path) -> None:
+    env = {**os.environ, "HARNESS_BASE_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "up", str(MINI)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        proc.stdout.readline()
+        sid, _ = _wait_for_session(tmp_path, 5)
+        guarded = table_name(sid) in _nft_tables()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=5)
+    finally:
+        _stop(proc)
+    if not guarded:
+        pytest.skip("no guard on this machine (not root, no nft, or nft refused)")
+    assert table_name(sid) in _nft_tables()  # nobody removed it
+    with LocalBackend(base=tmp_path).start(load_topology(MINI, profile="single")):
+        assert table_name(sid) not in _nft_tables()

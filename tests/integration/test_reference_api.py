@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from harness.privileges import unreachable
-from harness.sessions import descendants
+from harness.sessions import tree
 from harness.topology import Probe
 from reference_system import tokens
 
@@ -635,7 +635,7 @@ def test_components_run_as_their_user_where_the_machine_allows(reference_stack) 
     python_reachable = unreachable(sys.executable, nobody.pw_uid, nobody.pw_gid) is None
     for name in ("app-1", "gateway-a"):
         running = system.procs[name]
-        pids = [running.popen.pid, *descendants(running.popen.pid)]
+        pids = tree(running.popen.pid)
         if python_reachable:
             assert {_uid(pid) for pid in pids} == {nobody.pw_uid}, name
         else:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.sessions import LABEL, Session, is_alive, labelled_processes, reap
+from harness.sessions import LABEL, Session, is_alive, labelled_processes, opener_runs, reap
 
 
 @pytest.fixture(autouse=True)
@@ -133,3 +133,14 @@ def test_a_live_session_elsewhere_is_left_alone(tmp_path: Path, default_base: Pa
     finally:
         session.close()
     assert not session.pointer.exists()
+
+
+def test_a_sessions_opener_is_judged_by_its_pid_and_start(tmp_path: Path) -> None:
+    session = Session.open(tmp_path)
+    try:
+        assert opener_runs(session.id)  # this process, started before the session
+    finally:
+        session.close()
+    assert not opener_runs("20200101-000000-1-abcdef")  # pid 1 started after: reused
+    assert not opener_runs(f"20991231-000000-{2**22 + 5}-abcdef")  # no such process
+    assert opener_runs("not-a-session-id")  # not ours to judge

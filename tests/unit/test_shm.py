@@ -34,8 +34,10 @@ def test_finds_the_files_a_process_maps_under_the_directory(tmp_path: Path) -> N
     shm.mkdir()
     other = tmp_path / "elsewhere"
     held, outside, unmapped = shm / "PostgreSQL.1", other, shm / "PostgreSQL.2"
+    (shm / "harness").mkdir()
+    data = shm / "harness" / "db.sqlite-shm"  # a component's data file, not a segment
     unmapped.write_bytes(b"x")
-    procs = [_holder(held), _holder(outside)]
+    procs = [_holder(held), _holder(outside), _holder(data)]
     try:
         pids = [p.pid for p in procs]
         assert mapped_segments([*pids, 2**22 + 7], shm=shm) == {held}  # a gone pid is skipped
