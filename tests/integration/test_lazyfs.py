@@ -22,7 +22,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from harness import shm
 from harness.lazyfs import LazyFSProcess, is_mounted, is_stale, unmount, unmount_under
+from harness.sessions import tree
 from harness.tools import find_binary
 
 FUSE = (
@@ -348,14 +350,17 @@ class Postgres:
                 time.sleep(0.05)
 
     def power_off(self) -> None:
-        """SIGKILL to every process of the cluster, and wait until none runs."""
+        """SIGKILL to every process of the cluster, and wait until none runs; its shared
+        memory segments, which a power loss takes too, are removed."""
         assert self.popen is not None
+        segments = shm.mapped_segments(tree(self.popen.pid))
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen.wait(10)
         deadline = time.monotonic() + 10
         while _group_alive(self.popen.pid) and time.monotonic() < deadline:
             time.sleep(0.01)
+        shm.unlink(segments)
 
     def log(self) -> str:
         return (self.sockets / "postgres.log").read_text(errors="replace")[-3000:]
