@@ -42,6 +42,11 @@ def test_reap_kills_the_processes_of_a_crashed_session(tmp_path: Path) -> None:
         ["sleep", "60"], env={**os.environ, LABEL: sid}, start_new_session=True
     )
     try:
+        # Popen returns once exec has begun, before the kernel has set up the new
+        # environment that /proc/<pid>/environ shows: wait for it
+        deadline = time.monotonic() + 5
+        while not labelled_processes({sid}) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert labelled_processes({sid}) == {orphan.pid: sid}
         assert reap(tmp_path) == [sid]
         assert orphan.wait(timeout=5) == -9
