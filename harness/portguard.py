@@ -5,7 +5,7 @@ add toxics or point a link at a server of their own.
 
 Each session gets one nftables table, named after it (`harness_<session id>`), with
 two rules per guarded port (IPv4 and IPv6 loopback); `release` removes it, and the
-reaper removes the tables of sessions that ended without it (a SIGKILLed run: `drop`,
+reaper removes the tables of sessions that ended without it (a SIGKILLed run:
 `drop_stale`), so a later run that gets the same port number is not guarded by mistake.
 Without root or without `nft` nothing is guarded, and `guard` says why.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from harness.errors import PrerequisiteError
 from harness.tools import find_binary
 
-__all__ = ["PortGuard", "drop", "drop_stale", "guard", "release", "table_name"]
+__all__ = ["PortGuard", "drop_stale", "guard", "release", "table_name"]
 
 PREFIX = "harness_"
 _TIMEOUT = 5.0
@@ -111,16 +111,6 @@ def _tables(nft: str) -> list[str]:
         return []
     names = (line.split()[-1] for line in listed.stdout.splitlines() if line.strip())
     return [name for name in names if name.startswith(PREFIX)]
-
-
-def drop(session_ids: Iterable[str]) -> None:
-    """Remove the tables of these (ended) sessions, where they exist."""
-    nft = _nft()
-    wanted = {table_name(sid) for sid in session_ids}
-    if nft is None or os.geteuid() != 0 or not wanted:
-        return
-    for table in set(_tables(nft)) & wanted:
-        _delete(nft, table)
 
 
 def drop_stale(alive: Callable[[str], bool]) -> list[str]:

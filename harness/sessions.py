@@ -315,19 +315,18 @@ def reap_elsewhere() -> list[str]:
 def reap(base: Path | None = None) -> list[str]:
     """Remove what crashed sessions left behind: processes, port reservations, files."""
     base = base or base_dir()
-    portguard.drop_stale(opener_runs)
     elsewhere = reap_elsewhere()
     sessions = base / "sessions"
-    if not sessions.is_dir():
-        return elsewhere
-    dead = [p for p in sessions.iterdir() if p.is_dir() and not is_alive(p)]
+    found = sessions.iterdir() if sessions.is_dir() else iter(())
+    dead = [p for p in found if p.is_dir() and not is_alive(p)]
+    ids = {p.name for p in dead}
+    # one listing for both: this base's dead sessions (by their lock) and orphans elsewhere
+    portguard.drop_stale(lambda sid: sid not in ids and opener_runs(sid))
     if not dead:
         return elsewhere
-    ids = {p.name for p in dead}
     for path in dead:
         kill_groups(recorded_groups(path))
     kill_labelled(ids)
-    portguard.drop(ids)
     ports = base / "ports"
     if ports.is_dir():
         for reservation in ports.iterdir():

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from harness import portguard
-from harness.portguard import PortGuard, drop, drop_stale, guard, release, table_name
+from harness.portguard import PortGuard, drop_stale, guard, release, table_name
 
 
 class FakeNft:
@@ -86,6 +86,7 @@ def test_stale_tables_are_those_whose_session_has_ended(as_root: FakeNft) -> Non
 
 def test_ended_sessions_tables_are_dropped_where_they_exist(as_root: FakeNft) -> None:
     as_root.listing = LISTING
-    drop(["20261207-205443-100-a1b2c3", "20261207-205443-300-000000"])
+    ended = {"20261207-205443-100-a1b2c3", "20261207-205443-300-000000"}  # by their locks
+    drop_stale(lambda sid: sid not in ended)
     deleted = [args for args, _ in as_root.calls if args[0] == "delete"]
     assert deleted == [["delete", "table", "inet", "harness_20261207_205443_100_a1b2c3"]]
