@@ -419,13 +419,13 @@ class LocalSystem:
         them as it would from an operator (PostgreSQL's smart/fast/immediate shutdown).
         """
         running = self._running(name)
-        segments = shm.mapped_segments(_tree(running)) if sig == signal.SIGKILL else set()
+        pids = _tree(running)
+        segments = shm.mapped_segments(pids) if sig == signal.SIGKILL else set()
         if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCONT):
-            pids = _signal_tree(running, sig)
+            _signal_tree(running, sig, pids)
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(running.pgid, sig)
-            pids = _tree(running)
         if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             _reap(running, pids, timeout=10.0)
         shm.unlink(segments)
@@ -483,8 +483,10 @@ class LocalSystem:
             self._closed = True
             procs = list(self.procs.values())
         try:
-            segments = shm.mapped_segments(pid for r in procs for pid in _tree(r))
-            trees = [(running, _signal_tree(running, signal.SIGKILL)) for running in procs]
+            trees = [(running, _tree(running)) for running in procs]
+            segments = shm.mapped_segments(pid for _, pids in trees for pid in pids)
+            for running, pids in trees:
+                _signal_tree(running, signal.SIGKILL, pids)
             for running, pids in trees:
                 _reap(running, pids, timeout=3.0)
             shm.unlink(segments)
@@ -525,9 +527,10 @@ def _tree(running: _Running) -> list[int]:
     return tree(running.popen.pid)
 
 
-def _signal_tree(running: _Running, sig: int) -> list[int]:
-    """Send ``sig`` to the leader's group and every descendant; return the pids signalled."""
-    pids = _tree(running)
+def _signal_tree(running: _Running, sig: int, pids: list[int] | None = None) -> list[int]:
+    """Send ``sig`` to the leader's group and every descendant (``pids`` when the caller
+    has walked the tree already); return the pids signalled."""
+    pids = _tree(running) if pids is None else pids
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(running.pgid, sig)
     for pid in pids:
