@@ -18,7 +18,8 @@ every component that has it), summed over the series whose labels match `where`
 It fires once its value has been above `above` (or below `below`) for `for` (default:
 at the first such sample), each replica on its own. The SLO (default: the system's
 SLO operation, p99 300 ms, availability 0.99 in 1 s windows) says when users noticed:
-the first window after the onset in which it broke.
+in the first window after the onset in which it broke, the moment its first user saw a
+failure or had waited past the p99 bound (not the window's start).
 
 The verdict holds when a rule fired within `within` of the onset and no later than the
 breach; its figures give the lead time (breach - first alert). It fails when nothing
@@ -211,9 +212,10 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
     firings.sort(key=lambda x: x[0])
     figures: dict[str, Figure] = {"onset_s": round(onset, 3), "rules": len(spec.rules)}
     evidence = [f"{r.name} ({r.describe()}) fired at {t:.2f}s on {c}" for t, r, c in firings]
-    if breach is not None:
-        figures["breach_s"] = round(breach.start, 3)
-        evidence.append(f"users noticed at {breach}")
+    noticed = None if breach is None else breach.noticed
+    if breach is not None and noticed is not None:
+        figures["breach_s"] = round(noticed, 3)
+        evidence.append(f"users noticed at {noticed:.2f}s, in the window {breach}")
     else:
         evidence.append("the SLO held after the onset")
     if not firings:
@@ -222,15 +224,15 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
         )
     t, rule, comp = firings[0]
     figures.update(first_alert_s=round(t, 3), rule=rule.name, component=comp)
-    if breach is not None:
-        figures["lead_s"] = round(breach.start - t, 3)
+    if noticed is not None:
+        figures["lead_s"] = round(noticed - t, 3)
     late = t - onset > within + 1e-9
-    if breach is not None and t > breach.start:
+    if noticed is not None and t > noticed:
         return Verdict(
             NAME,
             False,
             figures,
-            f"users noticed first: the SLO broke at {breach.start:.2f}s, the first alert"
+            f"users noticed first: the SLO broke at {noticed:.2f}s, the first alert"
             f" ({rule.name}) fired at {t:.2f}s",
             tuple(evidence),
         )
@@ -243,7 +245,7 @@ def check(history: Iterable[Op], final_state: FinalState, spec: Spec) -> Verdict
             f" later than {within:g}s",
             tuple(evidence),
         )
-    lead = f", {breach.start - t:.2f}s before users noticed" if breach is not None else ""
+    lead = f", {noticed - t:.2f}s before users noticed" if noticed is not None else ""
     return Verdict(
         NAME,
         True,

@@ -1,5 +1,9 @@
 """When users noticed: the SLO judged in consecutive windows of the history, and the first
-window in which it broke (`first_breach`), for invariants and blame that need a time."""
+window in which it broke (`first_breach`), for invariants and blame that need a time.
+
+A broken window also says when, inside it, the first user noticed (`Window.noticed`): the
+completion of the first attempt that failed, or the moment the first slow one had waited
+the SLO's p99 bound; never the window's start, when nobody had yet seen anything."""
 
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ class Window:
     availability: float
     p99_ms: float
     holds: bool
+    noticed: float | None = None  # run s; broken windows only
 
     def __str__(self) -> str:
         state = "holds" if self.holds else "broken"
@@ -57,7 +62,19 @@ def windows(history: Iterable[Op], start: float, end: float, slo: Slo) -> Iterat
         avail = sum(o.outcome == "ok" for o in win) / len(win)
         p99 = quantile(sorted(elapsed(o) for o in win), 99) * 1000
         holds = avail >= slo.min_availability and p99 <= slo.p99_ms
-        yield Window(a, min(b, end), len(win), avail, p99, holds)
+        noticed = None if holds else _noticed(win, slo.p99_ms / 1000)
+        yield Window(a, min(b, end), len(win), avail, p99, holds, noticed)
+
+
+def _noticed(ops: Iterable[Op], bound: float) -> float:
+    """When the first user of a broken window saw a failure or had waited `bound` s."""
+    ops = list(ops)
+    times = [
+        min(o.completed, o.intended + bound) if o.outcome != "ok" else o.intended + bound
+        for o in ops
+        if o.outcome != "ok" or elapsed(o) > bound
+    ]
+    return min(times, default=min(o.intended for o in ops))
 
 
 def first_breach(history: Iterable[Op], start: float, end: float, slo: Slo) -> Window | None:

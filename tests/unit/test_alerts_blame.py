@@ -44,10 +44,29 @@ def test_alert_before_the_breach_passes_with_its_lead_time() -> None:
     m = gauge("app-1", 'refsys_breaker_open{breaker="redis"}', [(4.0, 0), (5.2, 1), (6.0, 1)])
     v = inv.check(history_breaking_at(6.5), final(m))
     assert v.valid is True, v.message
-    assert v.figures["first_alert_s"] == 5.2 and v.figures["lead_s"] == pytest.approx(
-        0.8
-    )  # the 6-7 s window broke
+    # the 6-7 s window broke; its first user saw a failure at 6.51 s (sent 6.5 s, 10 ms)
+    assert v.figures["first_alert_s"] == 5.2 and v.figures["lead_s"] == pytest.approx(1.31)
+    assert v.figures["breach_s"] == pytest.approx(6.51)
     assert "breaker fired 0.20s after the onset on app-1" in v.message
+
+
+def test_users_notice_inside_a_broken_window_not_at_its_start() -> None:
+    """An alert inside the broken window, before anyone in it saw a failure, came first."""
+    (inv,) = parse([{"alerts": RULE}])
+    m = gauge("app-1", 'refsys_breaker_open{breaker="redis"}', [(5.0, 0), (6.3, 1)])
+    v = inv.check(history_breaking_at(6.5), final(m))
+    assert v.valid is True, v.message
+    assert v.figures["lead_s"] == pytest.approx(0.21)
+
+
+def test_a_slow_user_notices_once_the_bound_has_passed() -> None:
+    """A window broken by latency: noticed when the first slow attempt had waited p99."""
+    (inv,) = parse([{"alerts": RULE}])
+    slow = steady(0.0, 6.5, 100) + steady(6.5, 12.0, 100, latency=2.0)
+    m = gauge("app-1", 'refsys_breaker_open{breaker="redis"}', [(5.0, 0), (6.7, 1)])
+    v = inv.check(slow, final(m))
+    assert v.valid is True, v.message
+    assert v.figures["breach_s"] == pytest.approx(6.8)  # sent 6.5 s, 300 ms bound
 
 
 def test_users_noticing_first_fails() -> None:
