@@ -11,10 +11,12 @@ and what sampling the system's metrics cost. Targets: one pass <= 6 minutes; eve
 verdict as expected in 5 passes.
 
     ./dev bench bench_catalogue [--passes 5] [--backend local|containers] [--runs-dir DIR]
-                                [-k "not search"] [--no-reuse] [--proxy-all]
+                                [-k "not search"] [--reuse] [--proxy-all]
 
-``--no-reuse`` and ``--proxy-all`` give the old shape (a fresh system per experiment,
-every link through Toxiproxy), to compare with.
+By default each experiment gets a fresh system, as in ``./dev test``; ``--reuse`` tries the
+opt-in lever (one system per profile, reset between experiments: docs/speed.md), to
+compare with. ``--proxy-all`` puts every link through Toxiproxy even where a file says
+``system: {proxy: faults}``.
 """
 
 from __future__ import annotations
@@ -118,11 +120,11 @@ def main() -> int:
         "-k", dest="select", default="not search", help="pytest -k expression [not search]"
     )
     parser.add_argument(
-        "--no-reuse", action="store_true", help="a fresh system per experiment (no pool)"
+        "--reuse", action="store_true", help="one system per profile, reset between experiments"
     )
     parser.add_argument("--proxy-all", action="store_true", help="every link through Toxiproxy")
     args = parser.parse_args()
-    extra = ["--harness-no-reuse"] * args.no_reuse + ["--harness-proxy-all"] * args.proxy_all
+    extra = ["-o", "harness_reuse=true"] * args.reuse + ["--harness-proxy-all"] * args.proxy_all
     passes: list[dict[tuple[str, str], str]] = []
     walls: list[tuple[float, int]] = []
     for i in range(args.passes):
