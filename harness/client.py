@@ -26,6 +26,7 @@ that timed out may have been applied, so it is `info`.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ import orjson
 
 from harness.http import Answer, Lost, NotSent, Transport
 from harness.operations import Operation, Operations
-from harness.templates import lookup
+from harness.templates import json_encoder, lookup
 
 __all__ = ["Client", "HttpClient", "Result"]
 
@@ -73,7 +74,14 @@ def _retry_after(v: bytes | None) -> float | None:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    """`epoch` as ISO 8601 to the millisecond."""
+    return _iso_ms(int(epoch * 1000))
+
+
+@functools.lru_cache(maxsize=1)
+def _iso_ms(ms: int) -> str:
+    """Formatted once per millisecond: requests sent in the same one share it."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 _RETRY_AFTER = b"retry-after"
@@ -82,12 +90,13 @@ _RETRY_AFTER = b"retry-after"
 class _Prepared:
     """One operation compiled for sending: the request's fixed parts and what to read back."""
 
-    __slots__ = ("headers", "json_needed", "needs_now", "op", "prefix")
+    __slots__ = ("body", "headers", "json_needed", "needs_now", "op", "prefix")
 
     def __init__(self, op: Operation) -> None:
         self.op = op
         self.prefix = op.method + " "
         self.headers = tuple(op.headers)
+        self.body = json_encoder(op.body) if op.body is not None else None
         names = set(op.path.names).union(*(t.names for _, t in op.headers))
         if op.body is not None:
             names |= op.body.names
@@ -164,9 +173,9 @@ class HttpClient:
             for name, t in p.headers:
                 head += f"{name}: {t.render(env)}\r\n"
             body = None
-            if o.body is not None:
+            if p.body is not None:
                 head += "Content-Type: application/json\r\n"
-                body = orjson.dumps(o.body.render(env))
+                body = p.body(env)
             answer = await self.transport.exchange(target, head.encode(), body, timeout)
         except NotSent as e:
             return Result("fail", error=str(e))

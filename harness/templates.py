@@ -12,7 +12,10 @@ from a list value: `{$each: results, $item: {sample_id: "${item.sample_id}"}}`.
     body.render({"person": 42, "now": "2026-01-01T00:00:00Z"}) # {'id': 42, 'at': '...'}
     body.names                                                 # frozenset({'person', 'now'})
 
-Templates are compiled to closures: rendering one costs a few dictionary lookups.
+Templates are compiled to closures: rendering one costs a few dictionary lookups. A JSON
+body can also be compiled straight to its bytes (`json_encoder`): the constant parts are
+serialized once and only the placeholders per request, the same bytes as
+`orjson.dumps(body.render(env))` without building the tree first.
 """
 
 from __future__ import annotations
@@ -22,7 +25,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EACH", "ITEM", "Template", "TemplateError", "compile_json", "compile_text", "lookup"]
+import orjson
+
+__all__ = [
+    "EACH",
+    "ITEM",
+    "Template",
+    "TemplateError",
+    "compile_json",
+    "compile_text",
+    "json_encoder",
+    "lookup",
+]
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_-]+)*)\}")
 EACH, ITEM = "$each", "$item"
@@ -179,3 +193,45 @@ def _compile_each(value: dict[str, Any], where: str) -> tuple[Render, set[str]]:
         return out
 
     return render, {name} | (item_names - {ITEM_NAME})
+
+
+def json_encoder(body: Template) -> Callable[[Env], bytes]:
+    """`body` (from `compile_json`) as a function of the values to its compact JSON bytes."""
+    parts: list[bytes | Render] = []
+    _encode(body.source, parts)
+    merged: list[bytes | Render] = []
+    for part in parts:
+        if isinstance(part, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    if len(merged) == 1 and isinstance(merged[0], bytes):
+        constant = merged[0]
+        return lambda _env: constant
+    steps = tuple(merged)
+    dumps = orjson.dumps
+
+    def encode(env: Env) -> bytes:
+        return b"".join(p if isinstance(p, bytes) else dumps(p(env)) for p in steps)
+
+    return encode
+
+
+def _encode(value: Any, out: list[bytes | Render]) -> None:
+    """Append `value`'s JSON as constant bytes and renders whose value is dumped."""
+    if isinstance(value, dict) and not (EACH in value or ITEM in value):
+        out.append(b"{")
+        for i, (k, v) in enumerate(value.items()):
+            out.append((b"," if i else b"") + orjson.dumps(k) + b":")
+            _encode(v, out)
+        out.append(b"}")
+    elif isinstance(value, list):
+        out.append(b"[")
+        for i, v in enumerate(value):
+            if i:
+                out.append(b",")
+            _encode(v, out)
+        out.append(b"]")
+    else:
+        render, names = _compile(value, "body")
+        out.append(orjson.dumps(render({})) if not names else render)
