@@ -10,12 +10,12 @@
   (``harness_backend``), ``--harness-profile NAME|all`` (``harness_profile``),
   ``--harness-seed N|last`` (``harness_seed``; default: the file's ``seed:``, else random,
   printed in the header), ``--harness-runs-dir`` (``harness_runs_dir``),
-  ``--harness-capacity C`` (``harness_capacity``: C in requests/s instead of
-  calibrating), ``--harness-capacity-max C`` (``harness_capacity_max``: calibrate, but
-  at most C), ``--harness-proxy-all`` (``harness_proxy_all``: every link through
-  Toxiproxy even where a file says ``system.proxy: faults``), ini ``harness_reuse = true``
-  (one system per profile reset between experiments instead of a fresh one each;
-  `harness.run.reuse`; ``--harness-no-reuse`` turns it off again). Markers:
+  ``--harness-capacity C`` (``harness_capacity``: C in requests/s instead of calibrating),
+  ``--harness-capacity-max C`` (``harness_capacity_max``: calibrate, but at most C, a
+  profile's own capacity too), ``--harness-proxy-all`` (``harness_proxy_all``: every link
+  through Toxiproxy even where a file says ``system.proxy: faults``), ini
+  ``harness_reuse = true`` (one system per profile reset between experiments instead of a
+  fresh one each; `harness.run.reuse`; ``--harness-no-reuse`` turns it off again). Markers:
   ``integration``, ``chaos``, ``containers``.
 - While an experiment item (or a test using ``start_system``, ``run_experiment`` or
   ``fault_example``) runs, SIGTERM and SIGHUP tear the system down as Ctrl-C does; other
@@ -63,7 +63,7 @@ _OPTIONS = {
     "seed": ("", "seed of workloads and data, or 'last' (default: the file's, else random)"),
     "runs_dir": ("runs", "where run journals and reports go"),
     "capacity": ("", "C in requests/s instead of calibrating"),
-    "capacity_max": ("", "calibrate C, but use at most this many requests/s"),
+    "capacity_max": ("", "calibrate C (and own C), but use at most this many requests/s"),
 }
 
 

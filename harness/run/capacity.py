@@ -57,6 +57,11 @@ def resolve_capacity(
     running = system if source == profile else None
     proxied = _same_links(system, target)
     measured = _measured(target, running, source, backend, recalibrate, seed, say, proxied)
+    return _capped(measured, at_most)
+
+
+def _capped(measured: CapacityRecord, at_most: float | None) -> CapacityRecord:
+    """`measured`, lowered to `at_most` when above it (keeping the measured figure)."""
     if at_most is not None and measured.rps is not None and measured.rps > at_most:
         return dataclasses.replace(measured, rps=at_most, capped_from=measured.rps)
     return measured
@@ -74,13 +79,14 @@ def resolve_own_capacity(
     seed: int,
     say: Callable[[str], None],
     given: float | None = None,
+    at_most: float | None = None,
 ) -> CapacityRecord | None:
     """The running profile's own capacity, for `x_own` rates (None when no rate needs it).
 
     `given` is used as it is. When C already is this profile's own (`capacity_from: own`,
     or a C given for a run that measures each profile on its own), it is C itself;
     otherwise it is calibrated on the running system, once per machine and configuration,
-    and cached as C is."""
+    and cached as C is; a measured one above `at_most` is lowered to it, as C is."""
     if not experiment.needs_own_capacity:
         return None
     if given is not None:
@@ -88,9 +94,10 @@ def resolve_own_capacity(
     of = experiment.system.capacity_from or profile  # whose capacity C is, as measured
     if capacity.profile == profile or (capacity.source == "given" and of == profile):
         return capacity
-    return _measured(
+    measured = _measured(
         sut, system, profile, backend, recalibrate, seed, say, _same_links(system, sut)
     )
+    return _capped(measured, at_most)
 
 
 def _measured(

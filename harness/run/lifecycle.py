@@ -239,6 +239,7 @@ def _run_once(
                     seed=options.seed,
                     say=say,
                     given=options.own_capacity,
+                    at_most=options.capacity_max,
                 )
             except CalibrationError as exc:
                 why = f"capacity C could not be measured: {exc}"

@@ -35,7 +35,7 @@ class RunOptions:
     backend: str | None = None  # None: the experiment's (default local)
     runs_dir: Path = Path("runs")
     capacity: float | None = None  # None: the file's, else calibrate (cached)
-    capacity_max: float | None = None  # a calibrated C above this is lowered to it
+    capacity_max: float | None = None  # a calibrated C (or own C) above this is lowered to it
     own_capacity: float | None = None  # for x_own rates; None: calibrate (cached)
     recalibrate: bool = False
     progress: Callable[[str], None] | None = None

@@ -240,3 +240,32 @@ def test_a_calibrated_c_above_the_cap_is_lowered_to_it_and_says_so(
         **common,  # type: ignore[arg-type]
     )
     assert slow.rps == 1450.0 and slow.capped_from is None
+
+
+def test_a_calibrated_own_capacity_above_the_cap_is_lowered_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cap bounds every load the suite offers: `x_own` rates too."""
+    exp = load_experiment(write(tmp_path, BASE))
+    monkeypatch.setattr(capacity_module, "cached_capacity", lambda key: _capacity(1200.0))
+    base = CapacityRecord(1000.0, "cached", "naive")
+    common: dict[str, Any] = dict(backend="local", recalibrate=False, seed=1, say=print)
+    own = capacity_module.resolve_own_capacity(
+        exp,
+        exp.sut("hardened"),
+        None,  # type: ignore[arg-type]
+        base,
+        profile="hardened",
+        at_most=1100.0,
+        **common,
+    )
+    assert own is not None and own.rps == 1100.0 and own.capped_from == 1200.0
+    free = capacity_module.resolve_own_capacity(
+        exp,
+        exp.sut("hardened"),
+        None,  # type: ignore[arg-type]
+        base,
+        profile="hardened",
+        **common,
+    )
+    assert free is not None and free.rps == 1200.0 and free.capped_from is None
