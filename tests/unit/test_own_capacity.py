@@ -249,23 +249,22 @@ def test_a_calibrated_own_capacity_above_the_cap_is_lowered_too(
     exp = load_experiment(write(tmp_path, BASE))
     monkeypatch.setattr(capacity_module, "cached_capacity", lambda key: _capacity(1200.0))
     base = CapacityRecord(1000.0, "cached", "naive")
-    common: dict[str, Any] = dict(backend="local", recalibrate=False, seed=1, say=print)
-    own = capacity_module.resolve_own_capacity(
-        exp,
-        exp.sut("hardened"),
-        None,  # type: ignore[arg-type]
-        base,
-        profile="hardened",
-        at_most=1100.0,
-        **common,
-    )
+
+    def own_c(at_most: float | None) -> CapacityRecord | None:
+        return capacity_module.resolve_own_capacity(
+            exp,
+            exp.sut("hardened"),
+            None,  # type: ignore[arg-type]
+            base,
+            profile="hardened",
+            backend="local",
+            recalibrate=False,
+            seed=1,
+            say=print,
+            at_most=at_most,
+        )
+
+    own = own_c(1100.0)
     assert own is not None and own.rps == 1100.0 and own.capped_from == 1200.0
-    free = capacity_module.resolve_own_capacity(
-        exp,
-        exp.sut("hardened"),
-        None,  # type: ignore[arg-type]
-        base,
-        profile="hardened",
-        **common,
-    )
+    free = own_c(None)
     assert free is not None and free.rps == 1200.0 and free.capped_from is None
