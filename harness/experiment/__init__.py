@@ -45,6 +45,8 @@ workload:                           # required (harness.workload.spec)
   values: {person: {int: [1, 1000]}}  # optional: replace some of the system's value generators
 
 steady_state: {p99_ms: 500}         # optional: over the system's (harness.sut), or false
+metrics: {every: 1s}                # optional: sample the topology's metrics this often
+                                    # (experiment time; default: the topology's interval)
 
 faults:                             # optional: `at`, optional `for`, exactly one fault kind
   - {at: 10s, for: 5s, latency: {link: app->postgres, ms: 500, jitter_ms: 100}}

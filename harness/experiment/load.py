@@ -20,6 +20,7 @@ from harness.experiment.spec import BACKENDS, Expectation, Experiment, SystemSpe
 from harness.faults import ScheduledFault, parse_schedule
 from harness.invariants import Context, Invariant, parse_invariants
 from harness.loopback import TOPOLOGY_SKIP, check_loopback
+from harness.metrics.spec import parse_every
 from harness.search.space import parse_search
 from harness.sut import SteadyState, SystemUnderTest, load_sut, parse_steady_state
 from harness.topology import REFERENCE, load_node, profile_names
@@ -41,6 +42,7 @@ _TOP_KEYS = frozenset(
         "search",
         "capacity",
         "steady_state",
+        "metrics",
     }
 )
 _SYSTEM_KEYS = frozenset(
@@ -109,6 +111,9 @@ def load_experiment(
         capacity = root.key("capacity").number(minimum=0.001, maximum=MAX_CAPACITY)
     if workload.needs_own:
         _check_own_rates(root, first, capacity)
+    metrics_every = None
+    if root.has("metrics"):
+        metrics_every = _metrics_every(root.key("metrics"), first, workload.compression)
     steady: SteadyState | Literal["system"] | None = "system"
     if root.has("steady_state"):
         steady = parse_steady_state(
@@ -127,7 +132,20 @@ def load_experiment(
         search=search,
         capacity=capacity,
         steady_state=steady,
+        metrics_every=metrics_every,
     )
+
+
+def _metrics_every(node: Node, sut: SystemUnderTest, compression: float) -> float:
+    """`metrics: {every: 1s}`: this experiment's sampling interval (experiment time), for
+    a system whose topology declares metrics."""
+    node.mapping()
+    node.no_unknown_keys({"every"})
+    if sut.metrics.empty:
+        raise node.fail(
+            "no metrics: section", f"the topology {sut.path} declares no metrics to sample:"
+        )
+    return parse_every(node.key("every"), compression)
 
 
 def _check_own_rates(root: Node, sut: SystemUnderTest, capacity: float | None) -> None:

@@ -148,6 +148,7 @@ class Experiment:
     search: SearchSpec | None = None
     capacity: float | None = None  # a fixed C in requests/s (None: calibrate)
     steady_state: SteadyState | Literal["system"] | None = "system"
+    metrics_every: float | None = None  # run seconds between samples (None: the topology's)
 
     @property
     def profiles(self) -> tuple[str, ...]:

@@ -37,14 +37,19 @@ class MetricsSpec:
         return not self.components and not self.toxiproxy
 
 
+def parse_every(node: Node, scale: float = 1.0) -> float:
+    """A sampling interval in run seconds: the duration divided by `scale` (an experiment's
+    compression), at least 100 ms of run time."""
+    every = parse_duration(node, positive=True, maximum=60) / scale
+    if every < 0.1:
+        raise node.fail("an interval of at least 100ms of run time")
+    return every
+
+
 def parse_metrics(node: Node, groups: tuple[str, ...]) -> MetricsSpec:
     """Parse the section; `groups` are the topology's component groups and replica names."""
     node.no_unknown_keys({"every", "toxiproxy", "components"})
-    every = (
-        parse_duration(node.key("every"), positive=True, maximum=60) if node.has("every") else 1.0
-    )
-    if every < 0.1:
-        raise node.key("every").fail("an interval of at least 100ms")
+    every = parse_every(node.key("every")) if node.has("every") else 1.0
     components: dict[str, Source] = {}
     if node.has("components"):
         for name, sn in node.key("components").items():

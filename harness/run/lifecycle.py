@@ -325,7 +325,9 @@ def _workload(state: _Run) -> None:
     arrivals = schedule.arrivals()  # compiled before the clock starts
 
     sampling = Sampler(
-        targets(sut.metrics, system.endpoints), sut.metrics.every, state.run_dir.metrics
+        targets(sut.metrics, system.endpoints),
+        experiment.metrics_every or sut.metrics.every,
+        state.run_dir.metrics,
     )
 
     async def go() -> tuple[LoadResult, ScheduleReport, float]:

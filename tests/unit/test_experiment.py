@@ -126,6 +126,41 @@ def test_workload_becomes_workload_objects(tmp_path: Path) -> None:
     assert fs.compression == 2.0 and fs.duration == 10.0 and fs.surge_over() == 6.0
 
 
+def test_metrics_interval_is_experiment_time(tmp_path: Path) -> None:
+    assert load_experiment(write(tmp_path, BASE)).metrics_every is None  # the topology's
+    exp = load_experiment(write(tmp_path, {**BASE, "metrics": {"every": "1s"}}))
+    assert exp.metrics_every == 0.5  # compression 2: half a second of run time
+
+
+@pytest.mark.parametrize(
+    ("metrics", "key", "expected"),
+    [
+        ({"every": "100ms"}, "metrics.every", "at least 100ms of run time"),
+        ({"every": "0s"}, "metrics.every", None),
+        ({"often": "1s"}, "metrics.often", None),
+        ("1s", "metrics", None),
+    ],
+)
+def test_bad_metrics_interval(tmp_path: Path, metrics: Any, key: str, expected: Any) -> None:
+    e = error(tmp_path, {**BASE, "metrics": metrics})
+    assert e.key == key, str(e)
+    assert expected is None or expected in str(e)
+
+
+def test_metrics_interval_needs_a_topology_with_metrics(tmp_path: Path) -> None:
+    (tmp_path / "mini.yaml").write_text(MINI.read_text())
+    data = {
+        **BASE,
+        "system": {"topology": "mini.yaml"},
+        "metrics": {"every": "1s"},
+        "faults": [],
+        "invariants": [{"latency": {"op": "index", "p99_ms": 300}}],
+        "expect": {},
+    }
+    e = error(tmp_path, data)
+    assert e.key == "metrics" and "declares no metrics" in str(e)
+
+
 def test_durations_accept_units_and_numbers(tmp_path: Path) -> None:
     data = variant("workload.duration", "2m")
     data["workload"]["rate"][1]["at"] = "5000ms"
