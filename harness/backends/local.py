@@ -420,7 +420,7 @@ class LocalSystem:
         """
         running = self._running(name)
         pids = _tree(running)
-        segments = shm.mapped_segments(pids) if sig == signal.SIGKILL else set()
+        segments = shm.mapped_segments(pids) if sig == signal.SIGKILL else shm.Segments()
         if sig in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCONT):
             _signal_tree(running, sig, pids)
         else:

@@ -87,12 +87,13 @@ def test_start_serves_through_toxiproxy_and_tears_down_without_leaks(tmp_path: P
         postgres = system.pid("db")
         assert len(descendants(postgres)) >= 4  # checkpointer, walwriter, ... (own groups)
         segments = mapped_segments([postgres, *descendants(postgres)])
-        assert segments and all(p.exists() for p in segments)  # its dynamic shared memory
+        # its dynamic shared memory and its System V interlock segment
+        assert segments.files and segments.sysv and segments.remaining() == segments
         assert len(labelled_processes({sid})) >= 3  # the ones that keep their environment
         assert system.timings and system.timings.total < 10
     assert_gone(tmp_path, {sid}, groups)
     assert not os.path.exists(f"/proc/{postgres}")
-    assert not [p for p in segments if p.exists()]  # SIGKILL would have left them
+    assert not segments.remaining()  # SIGKILL would have left them
     assert not [p for p in labelled_processes() if p in descendants(os.getpid())]
 
 
@@ -120,7 +121,7 @@ def test_abilities_kill_pause_restart_wipe_logs(tmp_path: Path) -> None:
         assert db is not None
         segments = mapped_segments([db, *descendants(db)])
         system.kill("db", signal.SIGKILL)
-        assert segments and not [p for p in segments if p.exists()]
+        assert segments and not segments.remaining()
         system.wipe_data("db")
         assert not system.data_dir("db").exists()
         with pytest.raises(ComponentError, match="db"):
@@ -292,7 +293,7 @@ def test_a_crashed_run_is_reaped_by_the_next(tmp_path: Path) -> None:
         _stop(proc)
     with LocalBackend(base=tmp_path).start(load_topology(MINI, profile="single")) as system:
         assert group_members(groups) == []
-        assert not [p for p in segments if p.exists()]
+        assert not segments.remaining()
         assert not (tmp_path / "sessions" / sid).exists()
         new = system.session.id
         new_groups = groups_of(tmp_path, new)
