@@ -11,7 +11,10 @@ FLUSHDB (cached versions and floors would otherwise outlive a reset), every pers
 entry with pipelined MSETs, then the completeness marker last (see cache.py). It is an
 offline step like the reset itself: an ingest acknowledged while it runs may be undone.
 With ``--profile`` (and ``--overrides``, the app's ``REFSYS_OVERRIDES``) Redis is left
-alone when the app does not use it (no cache: the naive profile), which saves ~0.6 s.
+alone when the app does not use it (no cache: the naive profile), which saves ~0.6 s, and
+only flushed when the app uses it as a plain cache (no read model): a cache-aside cache
+starts empty and fills with what is read, as after any deploy; loading everyone into it
+would make it the read model by another name.
 Prints one summary line.
 """
 
@@ -25,6 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 from redis.exceptions import RedisError
@@ -156,11 +160,13 @@ def seed(
     seed: int = 1,
     reset: bool = False,
     redis: str | None = None,
+    read_model: bool = True,
 ) -> SeedReport:
     """Create the schema and seed; with ``reset``, restore the freshly seeded state.
 
     ``dsn`` is a libpq DSN or ``HOST:PORT``. ``redis`` (``HOST:PORT``) gets the read model
-    rebuilt from the seeded (or reset) database.
+    rebuilt from the seeded (or reset) database, or with ``read_model=False`` is only
+    flushed (an empty cache).
     """
     if people < 1 or venues < 1:
         raise ValueError(f"people={people}, venues={venues}: expected both >= 1")
@@ -183,7 +189,10 @@ def seed(
         load_s = 0.0
         if redis:
             load_start = time.perf_counter()
-            loaded = load_read_model(cur, redis, f"people={people} seed={seed}")
+            if read_model:
+                loaded = load_read_model(cur, redis, f"people={people} seed={seed}")
+            else:
+                loaded = flush(redis)
             load_s = time.perf_counter() - load_start
     return SeedReport(people, venues, seed, mode, time.perf_counter() - start, loaded, load_s)
 
@@ -209,19 +218,31 @@ def read_model_values(cur: psycopg.Cursor, now: float) -> list[str]:
     return flat
 
 
+def _redis_client(target: str) -> Any:
+    import redis as redis_lib
+
+    ep = parse_hostport(target, "--redis")
+    return redis_lib.Redis(host=ep.host, port=ep.port, password=redis_password(), socket_timeout=30)
+
+
+def flush(target: str) -> int:
+    """Empty the Redis database at ``target`` (a plain cache after a reset); returns 0."""
+    client = _redis_client(target)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+    return 0
+
+
 def load_read_model(cur: psycopg.Cursor, target: str, label: str = "") -> int:
     """Replace the Redis database at ``target`` with the read model of ``cur``'s database.
 
     FLUSHDB, the entries in pipelined MSETs (no expiry), and only once every MSET has
     succeeded the completeness marker; returns the number of entries."""
-    import redis as redis_lib
-
     flat = read_model_values(cur, time.time())
     count = len(flat) // 2
-    ep = parse_hostport(target, "--redis")
-    client = redis_lib.Redis(
-        host=ep.host, port=ep.port, password=redis_password(), socket_timeout=30
-    )
+    client = _redis_client(target)
     try:
         pipe = client.pipeline(transaction=False)
         pipe.flushdb()
@@ -256,10 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        redis = args.redis
-        if args.profile and not load_settings(args.profile, args.overrides).cache:
-            redis = None
-        report = seed(args.postgres, args.people, args.venues, args.seed, args.reset, redis)
+        redis, read_model = args.redis, True
+        if args.profile:
+            settings = load_settings(args.profile, args.overrides)
+            redis = redis if settings.cache else None
+            read_model = settings.read_model
+        report = seed(
+            args.postgres, args.people, args.venues, args.seed, args.reset, redis, read_model
+        )
     except (ValueError, OSError, psycopg.Error, RedisError, SettingsError) as exc:
         print(f"seed: failed: {exc}", file=sys.stderr)
         return 1
