@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SHM", "SYSV_TABLE", "Segments", "mapped_segments", "unlink"]
+__all__ = ["SHM", "Segments", "mapped_segments", "unlink"]
 
 SHM = Path("/dev/shm")
-SYSV_TABLE = Path("/proc/sysvipc/shm")
+_SYSV_TABLE = Path("/proc/sysvipc/shm")
 _IPC_RMID = 0
 
 
@@ -31,9 +31,9 @@ class Segments:
     def __bool__(self) -> bool:
         return bool(self.files or self.sysv)
 
-    def remaining(self, table: Path = SYSV_TABLE) -> Segments:
+    def remaining(self) -> Segments:
         """Those of them that still exist."""
-        ids = _sysv_ids(table)
+        ids = _sysv_ids()
         return Segments(frozenset(p for p in self.files if p.exists()), frozenset(self.sysv & ids))
 
 
@@ -78,9 +78,9 @@ def unlink(segments: Segments) -> int:
     return removed
 
 
-def _sysv_ids(table: Path) -> frozenset[int]:
+def _sysv_ids() -> frozenset[int]:
     try:
-        lines = table.read_text().splitlines()[1:]
+        lines = _SYSV_TABLE.read_text().splitlines()[1:]
     except OSError:
         return frozenset()
     return frozenset(int(line.split()[1]) for line in lines if line.strip())

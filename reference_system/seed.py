@@ -192,7 +192,8 @@ def seed(
             if read_model:
                 loaded = load_read_model(cur, redis, f"people={people} seed={seed}")
             else:
-                loaded = flush(redis)
+                flush(redis)
+                loaded = 0
             load_s = time.perf_counter() - load_start
     return SeedReport(people, venues, seed, mode, time.perf_counter() - start, loaded, load_s)
 
@@ -225,14 +226,13 @@ def _redis_client(target: str) -> Any:
     return redis_lib.Redis(host=ep.host, port=ep.port, password=redis_password(), socket_timeout=30)
 
 
-def flush(target: str) -> int:
-    """Empty the Redis database at ``target`` (a plain cache after a reset); returns 0."""
+def flush(target: str) -> None:
+    """Empty the Redis database at ``target`` (a plain cache after a reset)."""
     client = _redis_client(target)
     try:
         client.flushdb()
     finally:
         client.close()
-    return 0
 
 
 def load_read_model(cur: psycopg.Cursor, target: str, label: str = "") -> int:

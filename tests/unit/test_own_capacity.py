@@ -111,6 +111,24 @@ def _capacity(rps: float) -> Capacity:
     )
 
 
+def _own(
+    exp: Any, base: CapacityRecord, profile: str = "hardened", at_most: float | None = None
+) -> CapacityRecord | None:
+    """The profile's own capacity as a run resolves it, with nothing recalibrated."""
+    return capacity_module.resolve_own_capacity(
+        exp,
+        exp.sut(profile),
+        None,  # type: ignore[arg-type]
+        base,
+        profile=profile,
+        backend="local",
+        recalibrate=False,
+        seed=1,
+        say=print,
+        at_most=at_most,
+    )
+
+
 def test_the_own_capacity_is_cached_per_profile(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,25 +141,10 @@ def test_the_own_capacity_is_cached_per_profile(
 
     monkeypatch.setattr(capacity_module, "cached_capacity", cached)
     base = CapacityRecord(1000.0, "cached", "naive")
-    common: dict[str, Any] = dict(backend="local", recalibrate=False, seed=1, say=print)
-    own = capacity_module.resolve_own_capacity(
-        exp,
-        exp.sut("hardened"),
-        None,
-        base,
-        profile="hardened",
-        **common,  # type: ignore[arg-type]
-    )
+    own = _own(exp, base)
     assert own is not None and own.rps == 2500.0 and own.profile == "hardened"
     assert own.source == "cached" and "hardened" in keys[-1]
-    same = capacity_module.resolve_own_capacity(
-        exp,
-        exp.sut("naive"),
-        None,
-        base,
-        profile="naive",
-        **common,  # type: ignore[arg-type]
-    )
+    same = _own(exp, base, profile="naive")
     assert same is base  # C already is naive's own
 
 
@@ -156,15 +159,7 @@ def test_a_given_c_is_the_own_capacity_of_the_profile_it_is_measured_on(
 
     monkeypatch.setattr(capacity_module, "cached_capacity", never)
     given = CapacityRecord(1100.0, "given", None)
-    common: dict[str, Any] = dict(backend="local", recalibrate=False, seed=1, say=print)
-    own = capacity_module.resolve_own_capacity(
-        exp,
-        exp.sut("naive"),
-        None,
-        given,
-        profile="naive",
-        **common,  # type: ignore[arg-type]
-    )
+    own = _own(exp, given, profile="naive")
     assert own is given
 
 
@@ -174,17 +169,7 @@ def test_no_own_capacity_without_x_own(tmp_path: Path) -> None:
     data["workload"]["clients"] = {"good": 1.0}
     exp = load_experiment(write(tmp_path, data))
     base = CapacityRecord(1000.0, "cached", "naive")
-    own = capacity_module.resolve_own_capacity(
-        exp,
-        exp.sut("hardened"),
-        None,  # type: ignore[arg-type]
-        base,
-        profile="hardened",
-        backend="local",
-        recalibrate=False,
-        seed=1,
-        say=print,
-    )
+    own = _own(exp, base)
     assert own is None
 
 
@@ -249,22 +234,7 @@ def test_a_calibrated_own_capacity_above_the_cap_is_lowered_too(
     exp = load_experiment(write(tmp_path, BASE))
     monkeypatch.setattr(capacity_module, "cached_capacity", lambda key: _capacity(1200.0))
     base = CapacityRecord(1000.0, "cached", "naive")
-
-    def own_c(at_most: float | None) -> CapacityRecord | None:
-        return capacity_module.resolve_own_capacity(
-            exp,
-            exp.sut("hardened"),
-            None,  # type: ignore[arg-type]
-            base,
-            profile="hardened",
-            backend="local",
-            recalibrate=False,
-            seed=1,
-            say=print,
-            at_most=at_most,
-        )
-
-    own = own_c(1100.0)
+    own = _own(exp, base, at_most=1100.0)
     assert own is not None and own.rps == 1100.0 and own.capped_from == 1200.0
-    free = own_c(None)
+    free = _own(exp, base)
     assert free is not None and free.rps == 1200.0 and free.capped_from is None
